@@ -1,0 +1,53 @@
+"""mmalign: multimodal alignment methods as composable, benchmarkable plugins."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from mmalign.hookspecs import hookimpl, hookspec
+from mmalign.interfaces import (
+    Batch,
+    BuildContext,
+    ComponentRef,
+    Encoder,
+    EncoderRef,
+    Features,
+    Fusion,
+    Method,
+    Objective,
+    Outputs,
+    Sample,
+    StageSpec,
+    StepContext,
+    StrictModel,
+    Task,
+    TaskData,
+    TrainConfig,
+)
+from mmalign.plugins import get_registry
+
+try:
+    __version__ = version("mmalign")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Batch",
+    "BuildContext",
+    "ComponentRef",
+    "Encoder",
+    "EncoderRef",
+    "Features",
+    "Fusion",
+    "Method",
+    "Objective",
+    "Outputs",
+    "Sample",
+    "StageSpec",
+    "StepContext",
+    "StrictModel",
+    "Task",
+    "TaskData",
+    "TrainConfig",
+    "get_registry",
+    "hookimpl",
+    "hookspec",
+]

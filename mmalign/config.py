@@ -1,0 +1,153 @@
+"""Run configuration: defaults, size presets, per-task presets, files and ``--set``.
+
+A run is fully described by ``method``, ``task``, ``size``, ``seed`` and the
+resolved method config; :func:`config_hash` of that description identifies it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mmalign.errors import ConfigError
+from mmalign.interfaces import StrictModel
+from mmalign.suggest import did_you_mean
+
+
+class RunConfig(StrictModel):
+    """Everything that determines a run's result."""
+
+    method: str
+    task: str
+    size: str
+    seed: int = 0
+    method_config: dict[str, Any]
+
+
+def parse_value(text: str) -> Any:
+    """Interpret ``--set`` values as TOML scalars/arrays, else as plain strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        if "," in text and not text.startswith(("[", "{")):
+            return [parse_value(part) for part in text.split(",")]
+        return text
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Read a TOML config file into flat dotted overrides."""
+    try:
+        return flatten(tomllib.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from None
+
+
+def _model_fields(model: type[BaseModel], path: list[str]) -> list[str]:
+    """Field names valid at ``path`` inside ``model`` (for suggestions)."""
+    current: Any = model
+    for part in path:
+        fields = getattr(current, "model_fields", {})
+        if part not in fields:
+            return []
+        annotation = fields[part].annotation
+        current = annotation if isinstance(annotation, type) else None
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}).keys()) if current else []
+
+
+def apply_overrides(
+    model: type[BaseModel], base: dict[str, Any], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """Set dotted keys in a nested dict, refusing keys the model does not have."""
+    tree = json.loads(json.dumps(base))
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node = tree
+        for i, part in enumerate(parts[:-1]):
+            valid = _model_fields(model, parts[:i])
+            if valid and part not in valid:
+                raise ConfigError(
+                    f"Unknown config key '{'.'.join(parts[: i + 1])}'."
+                    f"{did_you_mean(part, valid)} Valid keys here: {', '.join(valid)}"
+                )
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        leaf = parts[-1]
+        valid = _model_fields(model, parts[:-1])
+        if valid and leaf not in valid and not (leaf in node and isinstance(node, dict)):
+            raise ConfigError(
+                f"Unknown config key '{dotted}'.{did_you_mean(leaf, valid)} "
+                f"Valid keys here: {', '.join(valid)}"
+            )
+        node[leaf] = value
+    return tree
+
+
+def validate(model: type[BaseModel], tree: dict[str, Any]) -> BaseModel:
+    """Validate with messages that name the key and suggest the closest valid one."""
+    try:
+        return model.model_validate(tree)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                valid = _model_fields(model, [str(p) for p in err["loc"][:-1]])
+                hint = did_you_mean(str(err["loc"][-1]), valid)
+                lines.append(f"Unknown config key '{loc}'.{hint}")
+            else:
+                lines.append(f"Invalid value for '{loc}': {err['msg']}")
+        raise ConfigError("; ".join(lines)) from None
+
+
+def resolve_method_config(
+    config_model: type[BaseModel],
+    layers: list[dict[str, Any]],
+) -> BaseModel:
+    """Defaults, then each layer of dotted overrides in order, validated at the end."""
+    tree = config_model().model_dump(mode="json")
+    for layer in layers:
+        tree = apply_overrides(config_model, tree, layer)
+    return validate(config_model, tree)
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(data: Any) -> str:
+    """A short stable hash of any JSON-able description."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]

@@ -1,0 +1,121 @@
+"""Discovering and loading plugins through the ``mmalign`` entry-point group.
+
+Built-in components live in ``mmalign.builtin`` and are loaded through the very
+same entry-point path as first- and third-party plugins.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from types import ModuleType
+
+import pluggy
+
+from mmalign import hookspecs
+from mmalign.errors import PluginError
+from mmalign.registry import Registry
+
+ENTRY_POINT_GROUP = "mmalign"
+BLOCK_ENV = "MMALIGN_BLOCK_PLUGINS"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A loaded plugin: its entry-point name, module and distribution."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+
+
+def blocked_plugins() -> set[str]:
+    return {p.strip() for p in os.environ.get(BLOCK_ENV, "").split(",") if p.strip()}
+
+
+def _load_entry_point(ep: metadata.EntryPoint) -> ModuleType:
+    try:
+        return ep.load()
+    except Exception as exc:  # any import failure must name the plugin
+        raise PluginError(
+            f"Plugin '{ep.name}' ({ep.value}) failed to import: "
+            f"{type(exc).__name__}: {exc}. To start without it, set "
+            f"{BLOCK_ENV}={ep.name}."
+        ) from exc
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    seen: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        seen.setdefault(ep.name, ep)  # a package visible twice on sys.path counts once
+    return sorted(seen.values(), key=lambda ep: (ep.name != "builtin", ep.name))
+
+
+class PluginHost:
+    """A pluggy manager plus the registry that its plugins filled."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = Registry()
+        self.plugins: list[PluginInfo] = []
+
+    def add_module(self, module: object, name: str, distribution: str = "", version: str = "") -> None:
+        """Load one plugin object and run its registration hook at once."""
+        try:
+            self.pm.register(module, name=name)
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(name=name)
+            raise PluginError(
+                f"Plugin '{name}' is invalid: {exc}. To start without it, set {BLOCK_ENV}={name}."
+            ) from exc
+        self.plugins.append(PluginInfo(name, getattr(module, "__name__", repr(module)),
+                                       distribution, version))
+        impl = getattr(module, "mmalign_register", None)
+        if impl is not None:
+            try:
+                impl(registry=self.registry.view(name, distribution))
+            except PluginError:
+                raise
+            except Exception as exc:
+                if exc.__class__.__module__.startswith("mmalign"):
+                    raise
+                raise PluginError(
+                    f"Plugin '{name}' failed while registering: {type(exc).__name__}: {exc}. "
+                    f"To start without it, set {BLOCK_ENV}={name}."
+                ) from exc
+
+    def load_entry_points(self) -> None:
+        blocked = blocked_plugins()
+        for ep in _entry_points():
+            if ep.name in blocked:
+                continue
+            module = _load_entry_point(ep)
+            dist = ep.dist
+            self.add_module(module, ep.name, dist.name if dist else "", dist.version if dist else "")
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loading entry points on first use."""
+    global _host
+    if _host is None:
+        host = PluginHost()
+        host.load_entry_points()
+        _host = host
+    return _host
+
+
+def get_registry() -> Registry:
+    return get_host().registry
+
+
+def reset() -> None:
+    """Forget loaded plugins (tests use this after installing a plugin)."""
+    global _host
+    _host = None

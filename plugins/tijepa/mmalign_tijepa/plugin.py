@@ -1,0 +1,8 @@
+"""Registers the tijepa components with mmalign."""
+
+import mmalign
+
+
+@mmalign.hookimpl
+def mmalign_register(registry):
+    """Nothing registered yet."""
