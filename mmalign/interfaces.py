@@ -215,7 +215,7 @@ class Task(ABC):
             f"Get it with `mmalign data fetch {self.name}` (or pass --data-dir).{alt}"
         )
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - optional hook, a no-op for real datasets
         """Make the data available: embedded tasks generate it here."""
 
     def evaluate(self, outputs: Outputs, labels: Tensor) -> dict[str, float]:

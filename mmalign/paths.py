@@ -41,3 +41,8 @@ def _sub(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def task_data_dir(task: str, override: Path | None = None) -> Path:
+    """A task's data folder: ``--data-dir`` itself, else ``data_root()/<task>``."""
+    return Path(override).expanduser() if override is not None else data_root() / task

@@ -62,7 +62,9 @@ class PluginHost:
         self.registry = Registry()
         self.plugins: list[PluginInfo] = []
 
-    def add_module(self, module: object, name: str, distribution: str = "", version: str = "") -> None:
+    def add_module(
+        self, module: object, name: str, distribution: str = "", version: str = ""
+    ) -> None:
         """Load one plugin object and run its registration hook at once."""
         try:
             self.pm.register(module, name=name)
@@ -72,8 +74,9 @@ class PluginHost:
             raise PluginError(
                 f"Plugin '{name}' is invalid: {exc}. To start without it, set {BLOCK_ENV}={name}."
             ) from exc
-        self.plugins.append(PluginInfo(name, getattr(module, "__name__", repr(module)),
-                                       distribution, version))
+        self.plugins.append(
+            PluginInfo(name, getattr(module, "__name__", repr(module)), distribution, version)
+        )
         impl = getattr(module, "mmalign_register", None)
         if impl is not None:
             try:
@@ -95,7 +98,9 @@ class PluginHost:
                 continue
             module = _load_entry_point(ep)
             dist = ep.dist
-            self.add_module(module, ep.name, dist.name if dist else "", dist.version if dist else "")
+            self.add_module(
+                module, ep.name, dist.name if dist else "", dist.version if dist else ""
+            )
 
 
 _host: PluginHost | None = None

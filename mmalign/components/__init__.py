@@ -1,0 +1,1 @@
+"""Reusable built-in components: fusions, heads and objectives any method can use."""

@@ -1,0 +1,408 @@
+"""One run from request to result row: resolve, extract features, train each stage,
+evaluate on validation and test, record everything atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from functools import partial
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmalign import atomic, paths
+from mmalign.config import RunConfig, config_hash, load_file, validate
+from mmalign.errors import DataError, ResumeError
+from mmalign.features import FeatureSet, build_feature_set
+from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
+from mmalign.plugins import get_host
+from mmalign.results import ResultsStore
+from mmalign.runner import checkpoint, distributed
+from mmalign.runner.compose import make_encoders, make_task, method_config, split_overrides
+from mmalign.runner.device import describe, pick_device
+from mmalign.runner.evaluation import evaluate_split, mean_loss
+from mmalign.runner.loop import default_loader, train_stage
+from mmalign.runner.progress import make_progress
+
+log = logging.getLogger("mmalign.runner")
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for on the command line."""
+
+    method: str
+    task: str | None = None
+    size: str | None = None
+    seed: int = 0
+    sets: dict[str, Any] = field(default_factory=dict)
+    config_file: Path | None = None
+    data_dir: Path | None = None
+    device: str | None = None
+    use_cache: bool = True
+    resume: str | None = None
+    quiet: bool = False
+    results_db: Path | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    metrics: dict[str, dict[str, float]]
+    status: str
+    extra: dict[str, Any]
+    wall_time: float
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("mmalign", "torch", "transformers", "timm"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    for info in get_host().plugins:
+        if info.distribution:
+            out[info.distribution] = info.version
+    return out
+
+
+def count_parameters(module: nn.Module) -> dict[str, int]:
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in module.parameters())
+    return {"trainable": trainable, "frozen": total - trainable}
+
+
+def component_parameters(
+    model: nn.Module, encoders: dict[str, Encoder], objective: Objective
+) -> dict[str, dict[str, int]]:
+    """Trainable and frozen parameter counts per component."""
+    out = {f"encoder.{m}": count_parameters(e) for m, e in encoders.items()}
+    children = list(model.named_children())
+    for name, child in children:
+        out[f"model.{name}"] = count_parameters(child)
+    own = sum(p.numel() for p in model.parameters(recurse=False))
+    if own or not children:
+        out["model"] = count_parameters(model) if not children else {"trainable": own, "frozen": 0}
+    obj = count_parameters(objective)
+    if obj["trainable"] or obj["frozen"]:
+        out["objective"] = obj
+    return out
+
+
+def _resolve_run_dir(ref: str) -> Path:
+    path = Path(ref).expanduser()
+    if path.is_dir() and (path / "run.json").exists():
+        return path
+    candidate = paths.runs_dir() / ref
+    if (candidate / "run.json").exists():
+        return candidate
+    raise ResumeError(
+        f"No run '{ref}' to resume: looked for {path}/run.json and {candidate}/run.json"
+    )
+
+
+def _check_same(saved: RunConfig, req: RunRequest) -> None:
+    asked = {"method": req.method, "task": req.task, "size": req.size}
+    diffs = [
+        f"{k}: run has '{getattr(saved, k)}', you asked for '{v}'"
+        for k, v in asked.items()
+        if v is not None and v != getattr(saved, k)
+    ]
+    if req.seed and req.seed != saved.seed:
+        diffs.append(f"seed: run has {saved.seed}, you asked for {req.seed}")
+    if diffs:
+        raise ResumeError("Cannot resume with a different run description — " + "; ".join(diffs))
+
+
+def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
+    """The method object, the full run description, and its validated method config."""
+    registry = get_host().registry
+    method: Method = registry.get("method", req.method)()
+    task_name = req.task or method.default_task
+    size = req.size or method.default_size
+    sets = dict(load_file(req.config_file)) if req.config_file else {}
+    sets.update(req.sets)
+    method_sets, task_sets = split_overrides(sets)
+    cfg = method_config(method, task_name, size, [method_sets])
+    run_cfg = RunConfig(
+        method=req.method,
+        task=task_name,
+        size=size,
+        seed=req.seed,
+        method_config={"method": cfg.model_dump(mode="json"), "task": task_sets},
+    )
+    return method, run_cfg, cfg
+
+
+def stage_context(
+    stage: StageSpec,
+    task: Task,
+    method_cfg: Any,
+    previous: dict[str, nn.Module],
+    device: torch.device,
+) -> tuple[BuildContext, dict[str, Encoder]]:
+    registry = get_host().registry
+    refs = stage.encoders or getattr(method_cfg, "encoders", {})
+    encoders = make_encoders(registry, refs, task.modalities)
+    dims = {m: e.out_dim for m, e in encoders.items()}
+    ctx = BuildContext(
+        task=task,
+        encoders=encoders,
+        feature_dims=dims,
+        config=method_cfg,
+        previous=previous,
+        device=device,
+    )
+    return ctx, encoders
+
+
+def _data_key(task: Task, data_splits: dict[str, list[Any]]) -> str:
+    ids = {s: [x.id for x in samples] for s, samples in data_splits.items()}
+    return config_hash(
+        [
+            task.name,
+            task.config.model_dump(mode="json"),
+            str(task.data_dir.resolve() if task.data_dir else ""),
+            ids,
+        ]
+    )
+
+
+def load_features(
+    task: Task,
+    encoders: dict[str, Encoder],
+    cached: dict[str, bool],
+    use_cache: bool,
+    device: torch.device,
+    quiet: bool,
+) -> tuple[dict[str, FeatureSet], dict[str, Any]]:
+    if not task.is_present():
+        if task.embedded:
+            task.prepare()
+        else:
+            raise DataError(task.missing_message())
+    data = task.load()
+    key = _data_key(task, data.splits)
+    feature_sets = {
+        split: build_feature_set(
+            split,
+            data.splits[split],
+            encoders,
+            cached,
+            key,
+            use_cache=use_cache,
+            device=device,
+            where=task.name,
+        )
+        for split in SPLITS
+    }
+    info = {"source": data.source, "repaired": data.repaired, "load_problems": len(data.problems)}
+    return feature_sets, info
+
+
+def execute(req: RunRequest) -> RunResult:
+    """Run (or resume) one method on one task; the result row is always closed."""
+    started = time.time()
+    device = pick_device(req.device)
+    dist = distributed.init(device)
+    if req.resume:
+        run_dir = _resolve_run_dir(req.resume)
+        saved = RunConfig.model_validate_json((run_dir / "run.json").read_text())
+        _check_same(saved, req)
+        method = get_host().registry.get("method", saved.method)()
+        run_cfg, cfg = saved, validate(method.Config, saved.method_config["method"])
+        req = RunRequest(
+            **{
+                **req.__dict__,
+                "method": saved.method,
+                "task": saved.task,
+                "size": saved.size,
+                "seed": saved.seed,
+            }
+        )
+        run_id = run_dir.name
+    else:
+        method, run_cfg, cfg = resolve(req)
+        chash = config_hash(run_cfg.model_dump(mode="json"))
+        run_id = dist.broadcast_object(
+            f"{time.strftime('%Y%m%d-%H%M%S')}-{run_cfg.method}-{run_cfg.task}-{chash[:8]}"
+        )
+        run_dir = paths.runs_dir() / run_id
+        if dist.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(run_dir / "run.json", run_cfg.model_dump_json(indent=2))
+    chash = config_hash(run_cfg.model_dump(mode="json"))
+    store = ResultsStore(req.results_db) if dist.main else None
+    if store:
+        store.start(
+            run_id,
+            method=run_cfg.method,
+            task=run_cfg.task,
+            size=run_cfg.size,
+            seed=run_cfg.seed,
+            config_hash=chash,
+            config=run_cfg.model_dump(mode="json"),
+            device=describe(device),
+            versions=versions(),
+            run_dir=str(run_dir),
+        )
+    try:
+        result = _train_all(req, method, run_cfg, cfg, run_dir, device, dist)
+    except BaseException as exc:
+        if store:
+            status = "killed" if isinstance(exc, KeyboardInterrupt) else "failed"
+            store.update(
+                run_id,
+                status=status,
+                error=f"{type(exc).__name__}: {exc}",
+                wall_time=time.time() - started,
+            )
+        raise
+    finally:
+        distributed.shutdown(dist)
+    metrics, params, extra, skipped = result
+    wall = time.time() - started
+    if store:
+        atomic.write_text(
+            run_dir / "metrics.json",
+            json.dumps(
+                {"metrics": metrics, "params": params, "extra": extra}, indent=2, default=str
+            ),
+        )
+        store.update(
+            run_id,
+            status="completed",
+            metrics=metrics,
+            params=params,
+            extra=extra,
+            wall_time=wall,
+            skipped=skipped,
+        )
+    return RunResult(run_id, run_dir, metrics, "completed", extra, wall)
+
+
+def _stage_store_path(method: str, stage: StageSpec) -> Path:
+    key = config_hash([method, stage.name, stage.reuse_config])
+    return paths.stages_dir() / f"{method}-{stage.name}-{key}.pt"
+
+
+def _train_all(
+    req: RunRequest,
+    method: Method,
+    run_cfg: RunConfig,
+    cfg: Any,
+    run_dir: Path,
+    device: torch.device,
+    dist: distributed.Dist,
+) -> tuple[dict[str, dict[str, float]], dict[str, Any], dict[str, Any], int]:
+    registry = get_host().registry
+    task_sets = run_cfg.method_config["task"]
+    main_task = make_task(registry, run_cfg.task, task_sets, req.data_dir)
+    stages = method.stages(cfg, main_task)
+    previous: dict[str, nn.Module] = {}
+    metrics: dict[str, dict[str, float]] = {}
+    params: dict[str, Any] = {}
+    extra: dict[str, Any] = {"stages": {}}
+    skipped = 0
+    checkpoint.seed_everything(run_cfg.seed)
+    with make_progress(req.quiet or not dist.main) as progress:
+        for index, stage in enumerate(stages):
+            last = index == len(stages) - 1
+            task = (
+                main_task
+                if stage.task in (None, run_cfg.task)
+                else make_task(registry, stage.task, {}, None)
+            )
+            ctx, encoders = stage_context(stage, task, cfg, previous, device)
+            refs = stage.encoders or getattr(cfg, "encoders", {})
+            cached = {m: refs[m].cache for m in encoders}
+            if dist.main:
+                fsets, data_info = load_features(
+                    task, encoders, cached, req.use_cache, device, req.quiet
+                )
+            dist.barrier()
+            if not dist.main:
+                fsets, data_info = load_features(
+                    task, encoders, cached, req.use_cache, device, req.quiet
+                )
+            skipped += sum(fs.skipped for fs in fsets.values())
+            torch.manual_seed(run_cfg.seed + index)
+            model, objective = stage.build(ctx)
+            params[stage.name] = component_parameters(model, encoders, objective)
+            stage_info: dict[str, Any] = {
+                "task": task.name,
+                **data_info,
+                "skipped": {s: fs.skipped for s, fs in fsets.items()},
+            }
+            stored = _stage_store_path(run_cfg.method, stage) if stage.reusable else None
+            if stored is not None and stored.exists():
+                blob = checkpoint.load(stored)
+                model.load_state_dict(blob["model"])
+                objective.load_state_dict(blob["objective"])
+                stage_info.update(reused=str(stored), history=blob.get("history", []))
+            else:
+                state = train_stage(
+                    stage=stage,
+                    task=task,
+                    model=model,
+                    objective=objective,
+                    train_fs=fsets["train"],
+                    val_fs=fsets["validation"],
+                    ckpt_path=run_dir / f"stage-{stage.name}.ckpt",
+                    seed=run_cfg.seed,
+                    device=device,
+                    dist=dist,
+                    progress=progress,
+                )
+                stage_info.update(
+                    history=state.history,
+                    best_epoch=state.best_epoch,
+                    epochs_run=state.epoch,
+                    stopped_early=state.stopped_early,
+                )
+                if stored is not None and dist.main:
+                    checkpoint.save(
+                        stored,
+                        {
+                            "model": model.state_dict(),
+                            "objective": objective.state_dict(),
+                            "history": state.history,
+                        },
+                    )
+            report = getattr(objective, "report", None)
+            if dist.main and callable(report):
+                stage_info["report"] = report(
+                    model=model, features=fsets, task=task, run_dir=run_dir, device=device
+                )
+            extra["stages"][stage.name] = stage_info
+            previous[stage.name] = model
+            if not dist.main:
+                continue
+            if task.label_type == "none":
+                batches = partial(
+                    stage.loader or default_loader,
+                    fsets["test"],
+                    stage.train.eval_batch_size,
+                    torch.Generator().manual_seed(run_cfg.seed),
+                    0,
+                    False,
+                )
+                metrics[f"{stage.name}/test"] = {
+                    "loss": mean_loss(model, objective, batches, device)
+                }
+            elif stage.evaluate:
+                for split in ("validation", "test") if last else ("test",):
+                    name = split if last else f"{stage.name}/{split}"
+                    metrics[name] = evaluate_split(
+                        task, model, fsets[split], stage.train.eval_batch_size, device
+                    )
+    return metrics, params, extra, skipped
