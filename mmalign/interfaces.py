@@ -264,6 +264,9 @@ class StageSpec:
     evaluate: bool = True
     encoders: dict[str, EncoderRef] | None = None
     loader: Callable[..., Iterator[Batch]] | None = None
+    #: under DDP, let batches leave parts of the model unused (e.g. one modality pair
+    #: per batch); those parameters then keep no gradient instead of failing DDP
+    find_unused_parameters: bool = False
 
 
 class ComponentRef(StrictModel):

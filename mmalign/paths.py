@@ -46,3 +46,9 @@ def _sub(name: str) -> Path:
 def task_data_dir(task: str, override: Path | None = None) -> Path:
     """A task's data folder: ``--data-dir`` itself, else ``data_root()/<task>``."""
     return Path(override).expanduser() if override is not None else data_root() / task
+
+
+def registry_file() -> Path:
+    """``registry.toml``: inside the installed package, or at the source tree's root."""
+    packaged = Path(__file__).resolve().parent / "registry.toml"
+    return packaged if packaged.exists() else Path(__file__).resolve().parent.parent / "registry.toml"

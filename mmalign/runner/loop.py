@@ -124,7 +124,9 @@ def train_stage(
     net: nn.Module = model
     if dist.active:
         net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=stage.find_unused_parameters,
         )
 
     def forward(batch: Batch) -> Any:

@@ -1,0 +1,229 @@
+"""The ``mmalign`` command line (typer)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mmalign.errors import MMAlignError
+
+app = typer.Typer(
+    help="Multimodal alignment methods as composable, benchmarkable plugins.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+Format = Annotated[str, typer.Option("--format", "-f", help="table or json")]
+
+
+def _fail(exc: MMAlignError) -> None:
+    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _registry() -> Any:
+    from mmalign.plugins import get_registry
+
+    return get_registry()
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command("list")
+def list_components(
+    kind: Annotated[str | None, typer.Argument(help="encoder, fusion, objective, task, "
+                                                    "method or metric")] = None,
+    pattern: Annotated[str | None, typer.Option("--filter", help="glob on the name")] = None,
+    fmt: Format = "table",
+) -> None:
+    """Every registered component with its kind, plugin, distribution and summary."""
+    try:
+        entries = _registry().list(kind, pattern)
+    except MMAlignError as exc:
+        _fail(exc)
+    if fmt == "json":
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return
+    table = Table("kind", "name", "plugin", "distribution", "summary")
+    for e in entries:
+        table.add_row(e.kind, e.name, e.plugin, e.distribution, e.summary)
+    console.print(table)
+
+
+@app.command()
+def plugins(fmt: Format = "table") -> None:
+    """Loaded plugins with their modules, distributions and versions."""
+    from mmalign.plugins import get_host
+
+    try:
+        infos = get_host().plugins
+    except MMAlignError as exc:
+        _fail(exc)
+    if fmt == "json":
+        print(json.dumps([i.__dict__ for i in infos], indent=2))
+        return
+    table = Table("plugin", "module", "distribution", "version")
+    for i in infos:
+        table.add_row(i.name, i.module, i.distribution, i.version)
+    console.print(table)
+
+
+@app.command()
+def run(
+    method: Annotated[str, typer.Argument(help="a registered method, e.g. late-fusion")],
+    task: Annotated[str | None, typer.Option(help="default: the method's embedded task")] = None,
+    size: Annotated[str | None, typer.Option(help="a size preset of the method")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    sets: Annotated[list[str] | None, typer.Option(
+        "--set", help="override a config key: --set train.lr=1e-4 (repeatable)")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file of overrides")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="the task's data folder")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute features")] = False,
+    resume: Annotated[str | None, typer.Option(help="run id or run directory")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train and evaluate METHOD on a task; the result is recorded in the results store."""
+    from mmalign.config import parse_sets
+    from mmalign.runner import RunRequest, execute
+
+    try:
+        req = RunRequest(method=method, task=task, size=size, seed=seed,
+                         sets=parse_sets(sets or []), config_file=config, data_dir=data_dir,
+                         device=device, use_cache=not no_cache, resume=resume, quiet=quiet)
+        result = execute(req)
+    except MMAlignError as exc:
+        _fail(exc)
+    if result.run_dir is None:  # a non-zero rank under torchrun
+        return
+    for note in result.extra.get("notices", []):
+        err.print(f"[yellow]notice:[/yellow] {note}")
+    table = Table(title=f"{method} · run {result.run_id} · {result.wall_time:.1f} s",
+                  title_justify="left")
+    splits = list(result.metrics)
+    names = sorted({m for s in splits for m in result.metrics[s]},
+                   key=lambda m: ("/" in m, m))
+    table.add_column("metric")
+    for s in splits:
+        table.add_column(s, justify="right")
+    for name in names:
+        table.add_row(name, *(f"{result.metrics[s].get(name, float('nan')):.4f}"
+                              for s in splits))
+    console.print(table)
+    console.print(f"run directory: {result.run_dir}", highlight=False)
+
+
+@app.command()
+def info(
+    method: Annotated[str, typer.Argument()],
+    size: Annotated[str | None, typer.Option()] = None,
+    task: Annotated[str | None, typer.Option()] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set")] = None,
+    fmt: Format = "table",
+) -> None:
+    """The composed model: components with trainable and frozen parameter counts."""
+    from mmalign.config import parse_sets
+    from mmalign.inspect_model import describe_method
+
+    try:
+        report = describe_method(method, size, task, parse_sets(sets or []))
+    except MMAlignError as exc:
+        _fail(exc)
+    if fmt == "json":
+        print(json.dumps(report, indent=2))
+        return
+    console.print(f"[bold]{report['method']}[/bold] size={report['size']} "
+                  f"task={report['task']}")
+    for stage, comps in report["stages"].items():
+        table = Table("component", "trainable", "frozen", title=f"stage {stage}",
+                      title_justify="left")
+        for name, counts in comps.items():
+            table.add_row(name, f"{counts['trainable']:,}", f"{counts['frozen']:,}")
+        console.print(table)
+
+
+@app.command()
+def compare(
+    task: Annotated[str | None, typer.Option()] = None,
+    metric: Annotated[str | None, typer.Option(help="sort by this metric")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="table, markdown, csv or json")] = "table",
+    reported: Annotated[bool, typer.Option("--reported",
+                                           help="show the papers' reported rows")] = False,
+    db: Annotated[Path | None, typer.Option(help="results database")] = None,
+) -> None:
+    """Leaderboards: one row per method x size, mean ± std over seeds, best in bold."""
+    from mmalign import leaderboard
+    from mmalign.results import ResultsStore
+
+    try:
+        runs = ResultsStore(db).runs(task=task)
+        registry = _registry()
+        primary = {e.name: list(e.obj.metrics) for e in registry.list("task")}
+    except MMAlignError as exc:
+        _fail(exc)
+    boards = leaderboard.build_boards(runs, task, metric, reported, primary)
+    if not boards:
+        err.print("No completed runs" + (f" for task {task}" if task else "") + ".")
+        return
+    if fmt == "json":
+        print(leaderboard.render_json(boards))
+    elif fmt == "csv":
+        print(leaderboard.render_csv(boards), end="")
+    elif fmt == "markdown":
+        print("\n".join(leaderboard.render_markdown(b) for b in boards))
+    else:
+        for board in boards:
+            console.print(leaderboard.render_rich(board))
+
+
+@app.command()
+def runs(
+    task: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[str | None, typer.Option()] = None,
+    fmt: Format = "table",
+) -> None:
+    """Recorded runs with their status (running, completed, failed, killed)."""
+    from mmalign.results import ResultsStore
+
+    rows = ResultsStore().runs(task=task, status=status)
+    if fmt == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table("run id", "method", "task", "size", "seed", "status", "wall s", "skipped")
+    for r in rows:
+        wall = f"{r['wall_time']:.1f}" if r["wall_time"] else ""
+        table.add_row(r["run_id"], r["method"], r["task"], r["size"], str(r["seed"]),
+                      r["status"], wall, str(r["skipped"]))
+    console.print(table)
+
+
+def _mount_data_commands() -> None:
+    try:
+        from mmalign.cli_data import data_app
+    except ImportError:
+        return
+    app.add_typer(data_app, name="data", help="List, check and fetch datasets.")
+
+
+_mount_data_commands()
+
+
+def entry() -> None:
+    try:
+        app()
+    except MMAlignError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        sys.exit(2)
