@@ -1,0 +1,23 @@
+"""Every built-in encoder class by its registered name.
+
+The registry is filled from here (:mod:`mmalign.builtin.encoders`), and the video
+frame encoder looks its per-frame image encoder up here, so it needs no registry.
+"""
+
+from __future__ import annotations
+
+from mmalign.encoders.base import EncoderBase
+from mmalign.encoders.efficientnet_lite import EfficientNetLite0Encoder
+from mmalign.encoders.hf_text import HFTextEncoder
+from mmalign.encoders.minilm import MiniLMEncoder
+from mmalign.encoders.timm_image import TimmEncoder
+
+ENCODERS: dict[str, type[EncoderBase]] = {
+    cls.name: cls
+    for cls in (
+        MiniLMEncoder,
+        EfficientNetLite0Encoder,
+        TimmEncoder,
+        HFTextEncoder,
+    )
+}
