@@ -1,1 +1,1 @@
-"""placeholder"""
+"""SPP-SCL: two-step semi-push-pull supervised contrastive learning (mmalign plugin)."""

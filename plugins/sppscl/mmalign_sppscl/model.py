@@ -1,0 +1,74 @@
+"""The SPP-SCL network: image branch, text branch, CMF and classifier."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from mmalign.interfaces import Batch, Outputs
+from mmalign_sppscl.fusion import CMFConfig, CrossModalFusion, Mode
+from mmalign_sppscl.image import ImageBranch
+from mmalign_sppscl.text import Summary, TextBranch
+
+
+class SPPSCLModel(nn.Module):
+    """``(I, T) → I_p, T_p → M_p → logits``.
+
+    Outputs ``logits``, ``embeddings`` (``{"image": I_p, "text": T_p}``, what the
+    losses and the gate see), ``fused`` (the classifier's hidden layer, the fused
+    feature the paper's t-SNE shows) and ``ha_weights``.
+    """
+
+    def __init__(
+        self,
+        *,
+        image_dim: int,
+        text_dim: int,
+        num_classes: int,
+        image_modality: str = "image",
+        text_modality: str = "text",
+        dim: int = 32,
+        dropout: float = 0.2,
+        image_channels: int = 128,
+        lstm_hidden: int = 64,
+        ha_layers: int = 4,
+        ha_summary: Summary = "cls",
+        mask_padding: bool = True,
+        special_tokens: bool = True,
+        cmf: Mode = "batch",
+    ) -> None:
+        super().__init__()
+        self.modalities = {"image": image_modality, "text": text_modality}
+        self.image = ImageBranch(image_dim, channels=image_channels, dim=dim, dropout=dropout)
+        self.text = TextBranch(
+            text_dim,
+            layers=ha_layers,
+            hidden=lstm_hidden,
+            dim=dim,
+            dropout=dropout,
+            mask_padding=mask_padding,
+            special_tokens=special_tokens,
+            summary=ha_summary,
+        )
+        self.fusion = CrossModalFusion(
+            CMFConfig(mode=cmf, dim=dim, dropout=dropout),
+            image_tokens=self.image.out_tokens,
+            text_tokens=self.text.out_tokens,
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(self.fusion.out_dim, 2 * dim),
+            nn.BatchNorm1d(2 * dim),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
+        self.head = nn.Linear(2 * dim, num_classes)
+
+    def forward(self, batch: Batch) -> Outputs:
+        image = self.image(batch[self.modalities["image"]])
+        text = self.text(batch[self.modalities["text"]])
+        fused = self.classifier(self.fusion({"image": image, "text": text}))
+        return {
+            "logits": self.head(fused),
+            "embeddings": {"image": image["pooled"], "text": text["pooled"]},
+            "fused": fused,
+            "ha_weights": text["weights"],
+        }
