@@ -1,1 +1,18 @@
-"""placeholder"""
+"""TeCaFN: text-centred cross-sample fusion with hard-negative replacement gates
+(Huang et al., Multimedia Systems 2024) as an mmalign plugin."""
+
+from mmalign_tecafn.losses import (
+    bidirectional_infonce,
+    hard_negatives,
+    random_negatives,
+    replacement_gate,
+    text_centred_infonce,
+)
+
+__all__ = [
+    "bidirectional_infonce",
+    "hard_negatives",
+    "random_negatives",
+    "replacement_gate",
+    "text_centred_infonce",
+]

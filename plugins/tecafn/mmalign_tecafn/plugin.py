@@ -1,8 +1,14 @@
-"""Registers the tecafn components with mmalign."""
+"""Registers the TeCaFN method and its reusable parts with mmalign."""
 
 import mmalign
+from mmalign_tecafn.fusion import CrossSampleFusion
+from mmalign_tecafn.method import TeCaFN
+from mmalign_tecafn.objective import TeCaFNObjective
 
 
 @mmalign.hookimpl
 def mmalign_register(registry):
-    """Nothing registered yet."""
+    """The method ``tecafn``, its fusion and its objective."""
+    registry.add("method", "tecafn", TeCaFN)
+    registry.add("fusion", "tecafn-cross-sample", CrossSampleFusion)
+    registry.add("objective", "tecafn", TeCaFNObjective)
