@@ -62,7 +62,7 @@ class FusionConfig(StrictModel):
 
     @field_validator("no_gate", "random_negatives", mode="before")
     @classmethod
-    def _names(cls, value: Any) -> Any:
+    def _gate_names(cls, value: Any) -> Any:
         return as_list(value)
 
 

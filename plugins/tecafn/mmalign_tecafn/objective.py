@@ -24,7 +24,7 @@ class LossConfig(StrictModel):
 
     @field_validator("no_contrast", mode="before")
     @classmethod
-    def _names(cls, value: Any) -> Any:
+    def _contrast_names(cls, value: Any) -> Any:
         return as_list(value)
 
 

@@ -1,0 +1,84 @@
+"""TeCaFN through the runner on toy three-modality tasks."""
+
+import pytest
+import torch
+from mmalign_tecafn import fusion as fusion_module
+from mmalign_tecafn.model import TeCaFNModel
+
+from mmalign.errors import ConfigError
+
+SENTIMENT = {"mae", "corr", "acc7", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0"}
+
+
+def test_regression_run_reports_msa_metrics_and_gate_rates(run_tecafn):
+    result = run_tecafn(**{"train.epochs": 3, "p": 0.5})
+    assert set(result.metrics["test"]) == SENTIMENT
+    assert set(result.metrics["validation"]) == SENTIMENT
+    history = result.extra["stages"]["train"]["history"]
+    rates = [row[f"train_replaced_{m}"] for row in history for m in ("audio", "video")]
+    # 112 training samples per epoch and modality: the mean rate is near p
+    assert abs(sum(rates) / len(rates) - 0.5) < 0.1
+    assert all(row["train_ap"] > 0 and row["train_tcon"] > 0 for row in history)
+
+
+def test_validation_and_test_never_apply_the_gate(run_tecafn, monkeypatch):
+    calls = {"train": 0, "eval": 0, "eval_forwards": 0}
+    gate = fusion_module.replacement_gate
+    forward = TeCaFNModel.forward
+    mode = {"training": True}
+
+    def spy_gate(*args, **kwargs):
+        calls["train" if mode["training"] else "eval"] += 1
+        return gate(*args, **kwargs)
+
+    def spy_forward(self, batch):
+        mode["training"] = self.training
+        calls["eval_forwards"] += not self.training
+        return forward(self, batch)
+
+    monkeypatch.setattr(fusion_module, "replacement_gate", spy_gate)
+    monkeypatch.setattr(TeCaFNModel, "forward", spy_forward)
+    run_tecafn(**{"train.epochs": 2, "p": 1.0})
+    assert calls["train"] > 0
+    assert calls["eval_forwards"] > 0 and calls["eval"] == 0
+
+
+def test_binary_task_uses_cross_entropy_and_acc2(run_tecafn):
+    result = run_tecafn(task="toy-humour", **{"train.epochs": 2})
+    assert set(result.metrics["test"]) == {"acc2", "f1"}
+    assert 0.0 <= result.metrics["test"]["acc2"] <= 1.0
+
+
+def test_ablations_run_and_drop_the_encoder(run_tecafn):
+    result = run_tecafn(
+        **{
+            "train.epochs": 1,
+            "drop": "video",
+            "no_contrast": "audio",
+            "random_negatives": "audio",
+        }
+    )
+    assert set(result.metrics["test"]) == SENTIMENT
+    stage = result.extra["stages"]["train"]["history"][0]
+    assert "train_replaced_video" not in stage and stage["train_tcon"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        ({"no_gate": "vision"}, "no_gate names"),
+        ({"drop": "vision"}, "drop names"),
+        ({"core": "audio", "drop": "audio"}, "core modality"),
+        ({"core": "video", "no_contrast": "video"}, "no_contrast names"),
+    ],
+)
+def test_misnamed_modalities_are_refused(run_tecafn, sets, message):
+    with pytest.raises(ConfigError, match=message):
+        run_tecafn(**{"train.epochs": 1, **sets})
+
+
+def test_seeded_runs_are_reproducible(run_tecafn):
+    a = run_tecafn(**{"train.epochs": 1})
+    b = run_tecafn(**{"train.epochs": 1})
+    assert a.metrics == b.metrics
+    assert torch.isfinite(torch.tensor(a.metrics["test"]["mae"]))
