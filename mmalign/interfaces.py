@@ -267,6 +267,13 @@ class StageSpec:
     #: under DDP, let batches leave parts of the model unused (e.g. one modality pair
     #: per batch); those parameters then keep no gradient instead of failing DDP
     find_unused_parameters: bool = False
+    #: task to train on instead when ``task``'s data is absent (an embedded stand-in);
+    #: the runner prints a notice and records the task it used
+    fallback_task: str | None = None
+    #: frozen features derived once per split after ``build`` and before training (e.g.
+    #: a frozen earlier stage's representation for a linear probe): called on batches of
+    #: the split, it returns ``{name: Features}``; later batches carry ``batch[name]``
+    precompute: Callable[[Batch], dict[str, Features]] | None = None
 
 
 class ComponentRef(StrictModel):
@@ -277,9 +284,15 @@ class ComponentRef(StrictModel):
 
 
 class EncoderRef(ComponentRef):
-    """An encoder choice; ``cache=False`` keeps the encoder in the training loop."""
+    """An encoder choice; ``cache=False`` keeps the encoder in the training loop.
+
+    ``inputs=True`` puts the preprocessed inputs in the batch (``"inputs"``) next to
+    the cached features, for methods that re-encode part of an input (e.g. the
+    visible patches of a masked image) while reusing the cached full-input features.
+    """
 
     cache: bool = True
+    inputs: bool = False
 
 
 @dataclass

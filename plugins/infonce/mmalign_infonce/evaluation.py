@@ -1,0 +1,103 @@
+"""Retrieval evaluation as the paper reports it (Tables I-VI).
+
+Recall@k is the share of queries with at least one item of their own category among
+the k nearest (cosine) items of the target gallery: one target modality (Tables I,
+III, V) or "any", every item of every modality but the query itself (Tables II, IV,
+VI). The runner calls models the same way: one modality per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mmalign.metrics import retrieval_tables
+
+KS = (1, 5, 10)
+
+
+def recall_tables(
+    embeddings: dict[str, Tensor], labels: dict[str, Tensor], ks: Sequence[int] = KS
+) -> dict[str, float]:
+    """Every ordered pair and every modality vs "any", with both tables' Mean rows.
+
+    Keys as :func:`mmalign.metrics.retrieval_tables` (``"text->image/r@10"``,
+    ``"text->any/r@10"``, ``"mean_r@10"`` over ordered pairs) plus ``"mean_any_r@k"``,
+    the Mean row of the "any" tables.
+    """
+    out = retrieval_tables(embeddings, labels, ks)
+    for k in ks:
+        rows = [out[f"{m}->any/r@{k}"] for m in embeddings]
+        out[f"mean_any_r@{k}"] = float(np.mean(rows))
+    return out
+
+
+def pair_mean(metrics: dict[str, float], modalities: Sequence[str], k: int = 10) -> float:
+    """Mean recall@k over the ordered pairs of ``modalities`` only (to compare runs on
+    the pairs they share, as the paper compares "matching rows")."""
+    keys = [f"{a}->{b}/r@{k}" for a in modalities for b in modalities if a != b]
+    return float(np.mean([metrics[key] for key in keys]))
+
+
+@torch.no_grad()
+def embed_split(
+    model: nn.Module, fs: Any, device: torch.device, batch_size: int = 256
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Embeddings and labels of every modality of a split, one modality per batch."""
+    model.eval()
+    embeddings, labels = {}, {}
+    for m, data in fs.modalities.items():
+        chunks = []
+        for start in range(0, len(data.rows), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(data.rows)))
+            feats = {k: v.to(device) for k, v in fs.modality_batch(m, rows).items()}
+            chunks.append(model({m: feats})["embeddings"][m].float().cpu())
+        embeddings[m] = torch.cat(chunks)
+        labels[m] = fs.labels[data.rows]
+    return embeddings, labels
+
+
+def evaluate_retrieval(
+    model: nn.Module, fs: Any, device: torch.device, ks: Sequence[int] = KS
+) -> dict[str, float]:
+    """The paper's recall tables for one split of a trained model."""
+    return recall_tables(*embed_split(model, fs, device), ks=ks)
+
+
+def format_tables(
+    results: dict[str, dict[str, float]], modalities: Sequence[str], ks: Sequence[int] = KS
+) -> str:
+    """Markdown tables shaped like the paper's: one column block per split."""
+    splits = list(results)
+    head = "| Recall at | " + " | ".join(f"{s} @{k}" for s in splits for k in ks) + " |"
+    rule = "|---|" + "---:|" * (len(splits) * len(ks))
+
+    def row(label: str, key: str) -> str:
+        cells = " | ".join(f"{results[s][key.format(k=k)]:.2f}" for s in splits for k in ks)
+        return f"| {label} | {cells} |"
+
+    pairs = [
+        row(f"{a} → {b}", f"{a}->{b}/r@{{k}}") for a in modalities for b in modalities if a != b
+    ]
+    anys = [row(f"{m} → any", f"{m}->any/r@{{k}}") for m in modalities]
+    return "\n".join(
+        [
+            "Recall at 1, 5 and 10 for modality pairs (Tables I, III, V)",
+            "",
+            head,
+            rule,
+            *pairs,
+            row("**Mean**", "mean_r@{k}"),
+            "",
+            "Recall at 1, 5 and 10 against any modality (Tables II, IV, VI)",
+            "",
+            head,
+            rule,
+            *anys,
+            row("**Mean**", "mean_any_r@{k}"),
+        ]
+    )

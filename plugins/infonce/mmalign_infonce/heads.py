@@ -1,0 +1,74 @@
+"""The trainable part of the model: one projection head per modality (Section III-B).
+
+Each frozen backbone's pooled feature goes through its own head into the shared
+256-d space; the heads together are the late fusion, so they are registered as a
+``fusion`` any method can reuse.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmalign.interfaces import Features, Fusion, StrictModel
+
+
+class ProjectionHead(nn.Module):
+    """Dense -> GELU -> dense -> dropout, plus a skip from the first dense layer.
+
+    The first layer's size follows the backbone; the second is ``out_dim x out_dim``
+    for every modality, as the paper notes.
+    """
+
+    def __init__(
+        self, in_dim: int, out_dim: int = 256, dropout: float = 0.1, layer_norm: bool = False
+    ) -> None:
+        super().__init__()
+        self.first = nn.Linear(in_dim, out_dim)
+        self.second = nn.Linear(out_dim, out_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(out_dim) if layer_norm else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        projected = self.first(x)
+        return self.norm(projected + self.dropout(self.second(F.gelu(projected))))
+
+
+class ProjectionHeadsConfig(StrictModel):
+    embed_dim: int = 256
+    dropout: float = 0.1
+    #: a LayerNorm after the skip (the common CLIP-tutorial head); off = the paper's text
+    layer_norm: bool = False
+
+
+class ProjectionHeads(Fusion):
+    """One :class:`ProjectionHead` per modality; outputs unit-length embeddings.
+
+    ``forward`` embeds whichever modalities the batch holds, so a batch with a
+    single modality (retrieval evaluation) or a pair (round-robin) works alike.
+    """
+
+    Config = ProjectionHeadsConfig
+
+    def __init__(
+        self, config: ProjectionHeadsConfig | None = None, *, dims: dict[str, int]
+    ) -> None:
+        super().__init__(config)
+        cfg = self.config
+        self.heads = nn.ModuleDict(
+            {
+                m: ProjectionHead(d, cfg.embed_dim, cfg.dropout, cfg.layer_norm)
+                for m, d in dims.items()
+            }
+        )
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.heads)
+
+    def forward(self, features: dict[str, Features]) -> dict[str, Tensor]:
+        return {
+            m: F.normalize(head(features[m]["pooled"].float()), dim=-1)
+            for m, head in self.heads.items()
+            if m in features
+        }

@@ -1,0 +1,163 @@
+"""Batches of category-aligned tuples built from independently collected samples.
+
+XMediaNet aligns its modalities only by category: every sample carries one modality
+and a label. A batch of ``B`` tuples is built by
+
+1. drawing ``B`` categories that every modality of the batch has, without repeats
+   while ``B`` is at most the number ``C`` of categories (in rounds of ``C`` distinct
+   ones otherwise), from a stream of permutations that carries over between batches
+   so that over an epoch every category is drawn about equally often;
+2. taking, for each drawn category and each modality, the next item of that
+   category's shuffled pool. A pool that runs out is reshuffled and reused: the
+   smaller modalities are over-sampled, as the paper says they must be, and every
+   item is used before any item is used twice.
+
+Row ``i`` of every modality in the batch then shows the same category: these are the
+aligned tuples equation 2 needs. ``batch["label"]`` holds the categories and
+``batch["index"]`` a tuple id, unique within the epoch.
+
+Strategies differ only in which modalities a batch holds: ``joint`` puts all of
+them in every batch; ``round-robin`` cycles through the unordered pairs, one pair
+per batch. An epoch walks each group once: ``ceil(n / B)`` batches, ``n`` being the
+item count of the group's largest modality, so every item of it is seen once per
+epoch. Every batch is full-sized, because tuples are drawn rather than partitioned.
+Under DDP each process takes its contiguous slice of the same global batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from mmalign.errors import MMAlignError
+from mmalign.interfaces import Batch
+from mmalign_infonce.losses import unordered_pairs
+
+Strategy = Literal["joint", "round-robin"]
+Group = tuple[str, ...]
+
+
+class TupleSampler:
+    """Category pools of one split and the cursors that walk them."""
+
+    def __init__(self, fs, modalities: Sequence[str], generator: torch.Generator) -> None:
+        if fs.labels is None:
+            raise MMAlignError(f"split '{fs.split}' has no labels: tuples are aligned by category")
+        self.fs = fs
+        self.generator = generator
+        self.pools: dict[str, dict[int, Tensor]] = {}
+        for m in modalities:
+            if m not in fs.modalities:
+                raise MMAlignError(f"split '{fs.split}' has no modality '{m}'")
+            labels = fs.labels[fs.modalities[m].rows]
+            self.pools[m] = {int(c): (labels == c).nonzero().flatten() for c in labels.unique()}
+        self._order: dict[tuple[str, int], Tensor] = {}
+        self._cursor: dict[tuple[str, int], int] = {}
+        self._queue: dict[Group, list[int]] = {}
+
+    def categories(self, group: Group) -> Tensor:
+        """The categories every modality of ``group`` has items of."""
+        shared = set.intersection(*(set(self.pools[m]) for m in group))
+        return torch.tensor(sorted(shared), dtype=torch.long)
+
+    def steps(self, group: Group, batch_size: int) -> int:
+        """Batches per epoch for ``group``: one pass over its largest modality."""
+        cats = {int(c) for c in self.categories(group)}
+        n = max(sum(len(p) for c, p in self.pools[m].items() if c in cats) for m in group)
+        return math.ceil(n / batch_size)
+
+    def draw_categories(self, group: Group, n: int) -> Tensor:
+        """``n`` categories, distinct in rounds of ``C``, from a stream of permutations.
+
+        The stream carries over between batches, so over an epoch every category is
+        drawn about equally often; one already in the current round is left queued.
+        """
+        cats = [int(c) for c in self.categories(group)]
+        if not cats:
+            raise MMAlignError(f"no category has items of every modality in {group}")
+        queue = self._queue.setdefault(group, [])
+        out: list[int] = []
+        while len(out) < n:
+            picked: list[int] = []
+            need, i = min(n - len(out), len(cats)), 0
+            while len(picked) < need:
+                if i == len(queue):
+                    queue.extend(
+                        cats[int(j)] for j in torch.randperm(len(cats), generator=self.generator)
+                    )
+                if queue[i] in picked:
+                    i += 1
+                else:
+                    picked.append(queue.pop(i))
+            out.extend(picked)
+        return torch.tensor(out, dtype=torch.long)
+
+    def next_item(self, modality: str, category: int) -> int:
+        key = (modality, category)
+        pool = self.pools[modality][category]
+        cursor = self._cursor.get(key, len(pool))
+        if cursor >= len(pool):
+            self._order[key] = pool[torch.randperm(len(pool), generator=self.generator)]
+            cursor = 0
+        self._cursor[key] = cursor + 1
+        return int(self._order[key][cursor])
+
+
+def round_robin_schedule(steps: dict[Group, int], order: Sequence[Group]) -> list[Group]:
+    """Cycle through ``order`` one batch at a time, skipping groups already exhausted."""
+    left = dict(steps)
+    schedule: list[Group] = []
+    while any(left[g] > 0 for g in order):
+        for g in order:
+            if left[g] > 0:
+                schedule.append(g)
+                left[g] -= 1
+    return schedule
+
+
+def groups_for(strategy: Strategy, modalities: Sequence[str]) -> list[Group]:
+    """``joint``: one group of every modality; ``round-robin``: every unordered pair."""
+    if strategy == "joint":
+        return [tuple(modalities)]
+    return [tuple(p) for p in unordered_pairs(list(modalities))]
+
+
+def make_loader(strategy: Strategy, modalities: Sequence[str]) -> Callable[..., Iterator[Batch]]:
+    """A ``StageSpec.loader`` yielding category-aligned tuple batches (see module doc)."""
+    groups = groups_for(strategy, modalities)
+
+    def loader(
+        fs,
+        batch_size: int,
+        generator: torch.Generator,
+        epoch: int,
+        train: bool,
+        rank: int = 0,
+        world: int = 1,
+        drop_last: bool = False,
+    ) -> Iterator[Batch]:
+        local = batch_size // world
+        if local == 0:
+            raise MMAlignError(f"batch size {batch_size} is smaller than {world} processes")
+        sampler = TupleSampler(fs, modalities, generator)
+        order = list(groups)
+        if train:
+            order = [order[int(i)] for i in torch.randperm(len(order), generator=generator)]
+        steps = {g: sampler.steps(g, batch_size) for g in groups}
+        for step, group in enumerate(round_robin_schedule(steps, order)):
+            cats = sampler.draw_categories(group, batch_size)
+            mine = slice(rank * local, (rank + 1) * local)
+            batch: Batch = {
+                "label": cats[mine],
+                "index": torch.arange(step * batch_size, (step + 1) * batch_size)[mine],
+            }
+            for m in group:
+                rows = torch.tensor([sampler.next_item(m, int(c)) for c in cats])
+                batch[m] = fs.modality_batch(m, rows[mine])
+            yield batch
+
+    return loader

@@ -1,0 +1,71 @@
+"""Recall@k on galleries whose answers are known, the "any" gallery included."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from mmalign_infonce.evaluation import format_tables, pair_mean, recall_tables
+
+from mmalign.metrics import retrieval_recall, retrieval_tables
+
+KS = (1, 2, 3)
+
+
+def at(*degrees: float) -> torch.Tensor:
+    """Unit vectors at the given angles: cosine ranking is the angular distance."""
+    rad = torch.tensor(degrees) * math.pi / 180
+    return torch.stack([rad.cos(), rad.sin()], dim=1)
+
+
+def test_recall_at_k_counts_a_query_once_its_first_relevant_item_is_in_the_top_k():
+    query, qlab = at(0, 180), torch.tensor([0, 1])
+    gallery, glab = at(10, 20, 30, 90, 175), torch.tensor([1, 1, 0, 0, 1])
+    # query 0: label-1, label-1, then label-0 at rank 3; query 1: a hit at rank 1
+    expected = {"r@1": 0.5, "r@2": 0.5, "r@3": 1.0}
+    assert retrieval_recall(query, gallery, qlab, glab, KS) == expected
+    assert retrieval_recall(query, gallery, qlab, glab, KS, chunk=1) == expected
+    assert retrieval_recall(query * 3, gallery * 0.5, qlab, glab, KS) == expected  # cosine
+
+
+# modality A: a0 (0 deg, class 0), a1 (5 deg, class 1), a2 (180 deg, class 1)
+# modality B: b0 (100 deg, class 0), b1 (175 deg, class 1)
+EMB = {"A": at(0, 5, 180), "B": at(100, 175)}
+LAB = {"A": torch.tensor([0, 1, 1]), "B": torch.tensor([0, 1])}
+
+
+def test_pair_tables_rank_only_the_target_modality():
+    out = retrieval_tables(EMB, LAB, KS)
+    # A->B: a0 hits b0 first; a1 sees b0 (miss) then b1; a2 hits b1 first
+    assert out["A->B/r@1"] == pytest.approx(2 / 3)
+    assert out["A->B/r@2"] == out["A->B/r@3"] == 1.0
+    # B->A: b0 ranks a2, a1, a0 (hit at 3); b1 hits a2 first
+    assert (out["B->A/r@1"], out["B->A/r@2"], out["B->A/r@3"]) == (0.5, 0.5, 1.0)
+    assert out["mean_r@1"] == pytest.approx((2 / 3 + 0.5) / 2)
+
+
+def test_any_tables_rank_every_item_but_the_query_itself():
+    out = retrieval_tables(EMB, LAB, KS)
+    # a0: a1 (same modality, miss) before b0 (hit at 2) -- and a0 itself does not count;
+    # a1: a0, b0, then b1 (hit at 3); a2: b1 (hit at 1)
+    assert out["A->any/r@1"] == pytest.approx(1 / 3)
+    assert out["A->any/r@2"] == pytest.approx(2 / 3)
+    assert out["A->any/r@3"] == 1.0
+    # b0: b1, a2, a1 are all class 1 (its hit a0 is 4th); b1: a2 at rank 1
+    assert (out["B->any/r@1"], out["B->any/r@3"]) == (0.5, 0.5)
+
+
+def test_recall_tables_add_the_mean_rows_of_the_any_tables():
+    out = recall_tables(EMB, LAB, KS)
+    assert out["mean_any_r@1"] == pytest.approx((1 / 3 + 0.5) / 2)
+    assert out["mean_any_r@3"] == pytest.approx((1.0 + 0.5) / 2)
+    assert pair_mean(out, ["A", "B"], k=1) == pytest.approx(out["mean_r@1"])
+
+
+def test_tables_are_printed_in_the_papers_shape():
+    out = recall_tables(EMB, LAB, KS)
+    text = format_tables({"test": out, "train": out}, ["A", "B"], KS)
+    assert "| A → B | 0.67 | 1.00 | 1.00 | 0.67 | 1.00 | 1.00 |" in text
+    assert "| B → any | 0.50 | 0.50 | 0.50 | 0.50 | 0.50 | 0.50 |" in text
+    assert text.count("**Mean**") == 2
