@@ -92,7 +92,10 @@ def build_parts(config: TeCaFNConfig, ctx: BuildContext) -> tuple[nn.Module, Obj
         config.output_scale if regression else None,
     )
     loss_cfg = LossConfig(**config.model_dump(include=set(LossConfig.model_fields)))
-    return TeCaFNModel(fusion, head), TeCaFNObjective(loss_cfg, regression=regression)
+    objective = TeCaFNObjective(
+        loss_cfg, regression=regression, batch_size=config.train.batch_size, num=config.num
+    )
+    return TeCaFNModel(fusion, head), objective
 
 
 class TeCaFN(Method):

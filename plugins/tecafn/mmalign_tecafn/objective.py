@@ -6,9 +6,10 @@ from typing import Any
 
 import torch.nn.functional as F
 from pydantic import Field, field_validator
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmalign.interfaces import Batch, Objective, Outputs, StepContext, StrictModel
+from mmalign_tecafn.diagnostics import negatives_report
 from mmalign_tecafn.fusion import as_list
 from mmalign_tecafn.losses import bidirectional_infonce, text_centred_infonce
 from mmalign_tecafn.model import GENERATOR_KEY
@@ -35,11 +36,20 @@ class TeCaFNObjective(Objective):
 
     Config = LossConfig
 
-    def __init__(self, config: LossConfig | None = None, *, regression: bool = True) -> None:
+    def __init__(
+        self,
+        config: LossConfig | None = None,
+        *,
+        regression: bool = True,
+        batch_size: int = 32,
+        num: int = 3,
+    ) -> None:
         cfg = config if config is not None else LossConfig()
         super().__init__(cfg)
         self.cfg = cfg
         self.regression = regression
+        self.batch_size = batch_size
+        self.num = num
 
     def forward(self, outputs: Outputs, batch: Batch) -> dict[str, Tensor]:
         cfg = self.cfg
@@ -80,6 +90,12 @@ class TeCaFNObjective(Objective):
         for m, y in aux["pair_labels"].items():
             out[f"replaced_{m}"] = 1.0 - y.float().mean()
         return out
+
+    def report(
+        self, model: nn.Module, features: dict[str, Any], task: Any, run_dir: Any, device: Any
+    ) -> dict[str, float]:
+        """Hard-negative diagnostics on the test split (see :mod:`.diagnostics`)."""
+        return negatives_report(model, features["test"], self.batch_size, self.num, device)
 
     def training_step(self, ctx: StepContext) -> dict[str, float]:
         """One step; the step's seeded generator drives the replacement gates."""

@@ -19,6 +19,13 @@ def test_regression_run_reports_msa_metrics_and_gate_rates(run_tecafn):
     # 112 training samples per epoch and modality: the mean rate is near p
     assert abs(sum(rates) / len(rates) - 0.5) < 0.1
     assert all(row["train_ap"] > 0 and row["train_tcon"] > 0 for row in history)
+    report = result.extra["stages"]["train"]["report"]
+    assert set(report) == {
+        f"{k}_{m}"
+        for k in ("top1", "hardneg_label_gap", "random_label_gap")
+        for m in ("audio", "video")
+    }
+    assert all(0.0 <= report[f"top1_{m}"] <= 1.0 for m in ("audio", "video"))
 
 
 def test_validation_and_test_never_apply_the_gate(run_tecafn, monkeypatch):
