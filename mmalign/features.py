@@ -10,7 +10,7 @@ and counted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,17 @@ class FeatureSet:
 
     def modality_batch(self, modality: str, rows: Tensor) -> dict[str, Any]:
         data = self.modalities[modality]
+        out: dict[str, Any] = {}
         if data.features is not None:
-            return {k: v[rows] for k, v in data.features.items()}
-        assert data.items is not None
-        return {"inputs": self.encoders[modality].collate([data.items[int(r)] for r in rows])}
+            out = {k: v[rows] for k, v in data.features.items()}
+        if data.items is not None:
+            out["inputs"] = self.encoders[modality].collate([data.items[int(r)] for r in rows])
+        return out
+
+    def add_features(self, name: str, features: dict[str, Tensor]) -> None:
+        """Add per-sample features (rows in sample order) as a new modality ``name``."""
+        self.modalities[name] = ModalityData(rows=torch.arange(len(self)), features=features)
+        self._lookups.pop(name, None)
 
     def batch(self, positions: Tensor, modalities: Sequence[str] | None = None) -> Batch:
         """A batch of the samples at ``positions`` with the given modalities."""
@@ -153,13 +160,18 @@ def build_feature_set(
     cached: dict[str, bool],
     data_key: str,
     *,
+    inputs: dict[str, bool] | None = None,
     use_cache: bool = True,
     device: torch.device | None = None,
     batch_size: int = 64,
     where: str = "",
 ) -> FeatureSet:
-    """Preprocess every sample once; encode (or load cached features) per modality."""
+    """Preprocess every sample once; encode (or load cached features) per modality.
+
+    ``inputs[m]`` keeps modality ``m``'s preprocessed inputs next to its features.
+    """
     device = device or torch.device("cpu")
+    keep_inputs = inputs or {}
     bad: set[str] = set()
     items: dict[str, dict[int, Any]] = {}
     blobs: dict[str, dict[str, Any]] = {}
@@ -168,7 +180,8 @@ def build_feature_set(
         if use_cache and cached[m] and path.exists():
             blobs[m] = torch.load(path, map_location="cpu", weights_only=True)
             bad.update(blobs[m]["bad"])
-            continue
+            if not keep_inputs.get(m):
+                continue
         counter = SkipCounter(f"{where} [{split}/{m}]")
         items[m] = {}
         modality_bad = []
@@ -184,7 +197,7 @@ def build_feature_set(
             counter.ok()
         counter.finish()
         bad.update(modality_bad)
-        blobs[m] = {"bad": modality_bad}
+        blobs.setdefault(m, {"bad": modality_bad})
 
     kept = [pos for pos, s in enumerate(samples) if s.id not in bad]
     new_row = {pos: i for i, pos in enumerate(kept)}
@@ -193,22 +206,24 @@ def build_feature_set(
     for m, enc in encoders.items():
         if "features" in blobs[m]:
             modalities[m] = _from_cache(blobs[m], kept_ids)
-            continue
-        positions = [p for p in items[m] if p in new_row]
-        rows = torch.tensor([new_row[p] for p in positions], dtype=torch.long)
-        inputs = [items[m][p] for p in positions]
-        if not cached[m]:
-            modalities[m] = ModalityData(rows=rows, items=inputs)
-            continue
-        feats = _encode(enc, inputs, batch_size, device) if inputs else {}
-        if use_cache:
-            blob = {
-                "ids": [samples[p].id for p in positions],
-                "features": feats,
-                "bad": blobs[m]["bad"],
-            }
-            atomic.torch_save(blob, cache_path(enc, data_key, split))
-        modalities[m] = ModalityData(rows=rows, features=feats)
+        else:
+            positions = [p for p in items[m] if p in new_row]
+            rows = torch.tensor([new_row[p] for p in positions], dtype=torch.long)
+            prepared = [items[m][p] for p in positions]
+            if not cached[m]:
+                modalities[m] = ModalityData(rows=rows, items=prepared)
+                continue
+            feats = _encode(enc, prepared, batch_size, device) if prepared else {}
+            if use_cache:
+                blob = {
+                    "ids": [samples[p].id for p in positions],
+                    "features": feats,
+                    "bad": blobs[m]["bad"],
+                }
+                atomic.torch_save(blob, cache_path(enc, data_key, split))
+            modalities[m] = ModalityData(rows=rows, features=feats)
+        if keep_inputs.get(m):
+            modalities[m].items = [items[m][kept[int(r)]] for r in modalities[m].rows]
     return FeatureSet(
         split=split,
         sample_ids=kept_ids,
@@ -252,3 +267,19 @@ def shuffled_batches(
                 break
             chunk = chunk[rank::world]
         yield chunk
+
+
+@torch.no_grad()
+def derive_features(
+    fs: FeatureSet,
+    fn: Callable[[Batch], dict[str, dict[str, Tensor]]],
+    batch_size: int,
+    device: torch.device,
+) -> None:
+    """Run ``fn`` over ``fs`` in order and add what it returns as new modalities."""
+    chunks: dict[str, list[dict[str, Tensor]]] = {}
+    for positions in shuffled_batches(len(fs), batch_size, torch.Generator(), shuffle=False):
+        for name, feats in fn(move(fs.batch(positions), device)).items():
+            chunks.setdefault(name, []).append({k: v.detach().cpu() for k, v in feats.items()})
+    for name, parts in chunks.items():
+        fs.add_features(name, _pad_cat(parts))

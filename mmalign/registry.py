@@ -14,7 +14,7 @@ from typing import Any
 from mmalign.errors import RegistryError
 from mmalign.suggest import did_you_mean
 
-KINDS = ("encoder", "fusion", "objective", "task", "method", "metric")
+KINDS = ("encoder", "fusion", "objective", "task", "method", "metric", "collator")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import sys
 import time
 from functools import partial
 from dataclasses import dataclass, field
@@ -19,13 +20,13 @@ from torch import nn
 from mmalign import atomic, paths
 from mmalign.config import RunConfig, config_hash, load_file, validate
 from mmalign.errors import DataError, ResumeError
-from mmalign.features import FeatureSet, build_feature_set
+from mmalign.features import FeatureSet, build_feature_set, derive_features
 from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
 from mmalign.runner import checkpoint, distributed
 from mmalign.runner.compose import make_encoders, make_task, method_config, split_overrides
-from mmalign.runner.device import describe, pick_device
+from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
 from mmalign.runner.progress import make_progress
@@ -184,6 +185,7 @@ def load_features(
     use_cache: bool,
     device: torch.device,
     quiet: bool,
+    inputs: dict[str, bool] | None = None,
 ) -> tuple[dict[str, FeatureSet], dict[str, Any]]:
     if not task.is_present():
         if task.embedded:
@@ -199,6 +201,7 @@ def load_features(
             encoders,
             cached,
             key,
+            inputs=inputs,
             use_cache=use_cache,
             device=device,
             where=task.name,
@@ -290,9 +293,27 @@ def execute(req: RunRequest) -> RunResult:
     return RunResult(run_id, run_dir, metrics, "completed", extra, wall)
 
 
-def _stage_store_path(method: str, stage: StageSpec) -> Path:
-    key = config_hash([method, stage.name, stage.reuse_config])
+def _stage_store_path(method: str, stage: StageSpec, task: str) -> Path:
+    key = config_hash([method, stage.name, stage.reuse_config, task])
     return paths.stages_dir() / f"{method}-{stage.name}-{key}.pt"
+
+
+def _stage_task(
+    registry: Any, stage: StageSpec, main_task: Task, run_task: str
+) -> tuple[Task, str | None]:
+    """The task a stage trains on; its ``fallback_task`` when that one's data is absent."""
+    if stage.task in (None, run_task):
+        return main_task, None
+    task = make_task(registry, stage.task, {}, None)
+    if stage.fallback_task is None or task.is_present():
+        return task, None
+    notice = (
+        f"stage '{stage.name}': no data for '{task.name}' in {task.data_dir}; "
+        f"training on the stand-in '{stage.fallback_task}' instead (recorded in the run)"
+    )
+    log.warning(notice)
+    print(f"notice: {notice}", file=sys.stderr)
+    return make_task(registry, stage.fallback_task, {}, None), notice
 
 
 def _train_all(
@@ -317,33 +338,38 @@ def _train_all(
     with make_progress(req.quiet or not dist.main) as progress:
         for index, stage in enumerate(stages):
             last = index == len(stages) - 1
-            task = (
-                main_task
-                if stage.task in (None, run_cfg.task)
-                else make_task(registry, stage.task, {}, None)
-            )
+            task, notice = _stage_task(registry, stage, main_task, run_cfg.task)
             ctx, encoders = stage_context(stage, task, cfg, previous, device)
             refs = stage.encoders or getattr(cfg, "encoders", {})
             cached = {m: refs[m].cache for m in encoders}
+            inputs = {m: refs[m].inputs for m in encoders}
             if dist.main:
                 fsets, data_info = load_features(
-                    task, encoders, cached, req.use_cache, device, req.quiet
+                    task, encoders, cached, req.use_cache, device, req.quiet, inputs
                 )
             dist.barrier()
             if not dist.main:
                 fsets, data_info = load_features(
-                    task, encoders, cached, req.use_cache, device, req.quiet
+                    task, encoders, cached, req.use_cache, device, req.quiet, inputs
                 )
             skipped += sum(fs.skipped for fs in fsets.values())
             torch.manual_seed(run_cfg.seed + index)
             model, objective = stage.build(ctx)
             params[stage.name] = component_parameters(model, encoders, objective)
+            if stage.precompute is not None:
+                with autocast(device):
+                    for fs in fsets.values():
+                        derive_features(fs, stage.precompute, stage.train.eval_batch_size, device)
             stage_info: dict[str, Any] = {
                 "task": task.name,
                 **data_info,
                 "skipped": {s: fs.skipped for s, fs in fsets.items()},
             }
-            stored = _stage_store_path(run_cfg.method, stage) if stage.reusable else None
+            if notice:
+                stage_info["notice"] = notice
+            stored = (
+                _stage_store_path(run_cfg.method, stage, task.name) if stage.reusable else None
+            )
             if stored is not None and stored.exists():
                 blob = checkpoint.load(stored)
                 model.load_state_dict(blob["model"])
