@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -106,7 +107,7 @@ def run(
         result = execute(req)
     except MMAlignError as exc:
         _fail(exc)
-    if result.run_dir is None:  # a non-zero rank under torchrun
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return
     for note in result.extra.get("notices", []):
         err.print(f"[yellow]notice:[/yellow] {note}")
