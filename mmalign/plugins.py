@@ -6,6 +6,7 @@ same entry-point path as first- and third-party plugins.
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from importlib import metadata
@@ -19,6 +20,7 @@ from mmalign.registry import Registry
 
 ENTRY_POINT_GROUP = "mmalign"
 BLOCK_ENV = "MMALIGN_BLOCK_PLUGINS"
+MODULES_ENV = "MMALIGN_PLUGINS"
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,22 @@ class PluginHost:
                 module, ep.name, dist.name if dist else "", dist.version if dist else ""
             )
 
+    def load_modules(self, names: list[str]) -> None:
+        """Load plugins by module name, for plugins that are not installed as packages."""
+        loaded = {p.name for p in self.plugins} | {p.module for p in self.plugins}
+        for name in names:
+            if name in loaded or name in blocked_plugins():
+                continue
+            try:
+                module = importlib.import_module(name)
+            except Exception as exc:
+                raise PluginError(
+                    f"Plugin module '{name}' (from {MODULES_ENV}) failed to import: "
+                    f"{type(exc).__name__}: {exc}. To start without it, remove it from "
+                    f"{MODULES_ENV} or set {BLOCK_ENV}={name}."
+                ) from exc
+            self.add_module(module, name, "", "")
+
 
 _host: PluginHost | None = None
 
@@ -112,6 +130,10 @@ def get_host() -> PluginHost:
     if _host is None:
         host = PluginHost()
         host.load_entry_points()
+        # the core's own components load even from an uninstalled source tree
+        extra = [] if any(p.name == "builtin" for p in host.plugins) else ["mmalign.builtin"]
+        extra += [m.strip() for m in os.environ.get(MODULES_ENV, "").split(",") if m.strip()]
+        host.load_modules(extra)
         _host = host
     return _host
 

@@ -49,7 +49,7 @@ def site(tmp_path, monkeypatch, mmalign_home):
     path.mkdir()
     monkeypatch.syspath_prepend(str(path))
     yield path
-    for name in [m for m in sys.modules if m.startswith(("my_plugin", "broken", "dup", "typo"))]:
+    for name in [m for m in sys.modules if m.startswith(("my_plugin", "broken", "dup", "typo", "local_plugin"))]:
         del sys.modules[name]
 
 
@@ -106,4 +106,15 @@ def test_misspelt_hook_fails_at_start_up(site):
             pass
     ''')
     with pytest.raises(PluginError, match="typo_plugin.*mmalign_regster"):
+        plugins.get_host()
+
+
+def test_unpackaged_plugin_module_from_environment(site, monkeypatch):
+    (site / "local_plugin.py").write_text(MINIMAL_PLUGIN)
+    monkeypatch.setenv("MMALIGN_PLUGINS", "local_plugin")
+    entry = plugins.get_registry().entry("objective", "my-loss")
+    assert (entry.plugin, entry.distribution) == ("local_plugin", "")
+    plugins.reset()
+    monkeypatch.setenv("MMALIGN_PLUGINS", "no_such_plugin_module")
+    with pytest.raises(PluginError, match="no_such_plugin_module.*MMALIGN_PLUGINS"):
         plugins.get_host()
