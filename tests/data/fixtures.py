@@ -50,7 +50,9 @@ MVSA_SINGLE_LINES = [
 def write_mvsa_single(root: Path) -> None:
     data = root / "data"
     data.mkdir(parents=True)
-    (root / "labelResultAll.txt").write_text("ID\ttext,image\n" + "\n".join(MVSA_SINGLE_LINES) + "\n")
+    (root / "labelResultAll.txt").write_text(
+        "ID\ttext,image\n" + "\n".join(MVSA_SINGLE_LINES) + "\n"
+    )
     for sid in range(1, 16):
         if sid != 10:
             text = f"tweet number {sid}"

@@ -118,8 +118,17 @@ def test_multi_majority_vote_counts(tmp_path: Path) -> None:
 
 def test_single_reader_refuses_multi_lines(tmp_path: Path) -> None:
     write_mvsa_multi(tmp_path / "multi")
-    with pytest.raises(DataError, match="found no usable samples"):
+    with pytest.raises(DataError, match="found no usable samples") as err:
         MVSASingle(data_dir=tmp_path / "multi").load()
+    assert "line 2: expected 1 'text,image' annotation after the id, found 3" in str(err.value)
+
+
+def test_empty_label_file(tmp_path: Path) -> None:
+    write_mvsa_single(tmp_path / "mvsa")
+    (tmp_path / "mvsa" / "labelResultAll.txt").write_text("ID\ttext,image\n")
+    report = check_task(MVSASingle(data_dir=tmp_path / "mvsa"))
+    assert report["samples"] == 0
+    assert report["problems"] == [{"file": "labelResultAll.txt", "error": "no annotation lines"}]
 
 
 def test_clmlf_splits(tmp_path: Path) -> None:
@@ -150,7 +159,10 @@ def test_clmlf_splits(tmp_path: Path) -> None:
     assert data.splits["test"][0].label == 0
     assert data.problems == [
         {"file": "data/11.jpg", "error": "missing image"},
-        {"file": "10-flod-1/train.json", "error": "entry 3 (id 5): emotion_label 7 is not 0, 1 or 2"},
+        {
+            "file": "10-flod-1/train.json",
+            "error": "entry 3 (id 5): emotion_label 7 is not 0, 1 or 2",
+        },
         {"file": "10-flod-1/train.json", "error": "entry 4: expected keys id, text, emotion_label"},
     ]
 

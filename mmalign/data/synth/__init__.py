@@ -1,0 +1,1 @@
+"""Embedded dataset generators: each writes its counterpart's real on-disk format."""
