@@ -6,11 +6,14 @@ frame encoder looks its per-frame image encoder up here, so it needs no registry
 
 from __future__ import annotations
 
+from mmalign.encoders.audio import AudioMelEncoder
 from mmalign.encoders.base import EncoderBase
 from mmalign.encoders.efficientnet_lite import EfficientNetLite0Encoder
 from mmalign.encoders.hf_text import HFTextEncoder
 from mmalign.encoders.minilm import MiniLMEncoder
+from mmalign.encoders.sequences import AudioFeaturesEncoder, VideoFeaturesEncoder
 from mmalign.encoders.timm_image import TimmEncoder
+from mmalign.encoders.video import VideoFramesEncoder
 
 ENCODERS: dict[str, type[EncoderBase]] = {
     cls.name: cls
@@ -19,5 +22,9 @@ ENCODERS: dict[str, type[EncoderBase]] = {
         EfficientNetLite0Encoder,
         TimmEncoder,
         HFTextEncoder,
+        AudioMelEncoder,
+        AudioFeaturesEncoder,
+        VideoFramesEncoder,
+        VideoFeaturesEncoder,
     )
 }

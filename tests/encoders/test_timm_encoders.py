@@ -57,7 +57,7 @@ def test_random_weights_follow_the_seed() -> None:
     a = TimmEncoder(TimmConfig(model="test_resnet", seed=1))
     b = TimmEncoder(TimmConfig(model="test_resnet", seed=1))
     c = TimmEncoder(TimmConfig(model="test_resnet", seed=2))
-    wa, wb, wc = (e.model.conv1.weight for e in (a, b, c))
+    wa, wb, wc = (e.model.conv1[0].weight for e in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
 
 
@@ -103,13 +103,17 @@ def test_missing_checkpoint_file(tmp_path: Path) -> None:
 
 def test_hf_cache_weights(isolated_caches: Path) -> None:
     src = source_model("test_resnet", seed=7)
-    snap = isolated_caches / "hf-hub" / "models--timm--test_resnet.r160_in1k" / "snapshots" / "c0ffee"
+    snap = (
+        isolated_caches / "hf-hub" / "models--timm--test_resnet.r160_in1k" / "snapshots" / "c0ffee"
+    )
     snap.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(snap / "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in src.state_dict().items()}, str(snap / "model.safetensors")
+    )
     (snap.parent.parent / "refs").mkdir()
     (snap.parent.parent / "refs" / "main").write_text("c0ffee")
     enc = TimmEncoder(TimmConfig(model="test_resnet", weights="hf-cache"))
-    torch.testing.assert_close(enc.model.conv1.weight, src.conv1.weight)
+    torch.testing.assert_close(enc.model.conv1[0].weight, src.conv1[0].weight)
 
 
 def test_hf_cache_missing_says_where_to_put_the_weights(isolated_caches: Path) -> None:

@@ -27,6 +27,8 @@ def enc(request: pytest.FixtureRequest) -> TimmEncoder:
 def ijepa_reference(model: torch.nn.Module, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """I-JEPA's VisionTransformer.forward with masks, written out independently."""
     tokens = model.patch_embed(x)
+    if tokens.ndim == 4:  # [B, H, W, C] when the model allows dynamic image sizes
+        tokens = tokens.flatten(1, 2)
     prefix = model.num_prefix_tokens
     pos = model.pos_embed
     patches = tokens + pos[:, prefix:]  # positions of the full grid
