@@ -54,8 +54,8 @@ def embed_split(
         chunks = []
         for start in range(0, len(data.rows), batch_size):
             rows = torch.arange(start, min(start + batch_size, len(data.rows)))
-            feats = {k: v.to(device) for k, v in fs.modality_batch(m, rows).items()}
-            chunks.append(model({m: feats})["embeddings"][m].float().cpu())
+            pooled = fs.modality_batch(m, rows)["pooled"].to(device)
+            chunks.append(model({m: {"pooled": pooled}})["embeddings"][m].float().cpu())
         embeddings[m] = torch.cat(chunks)
         labels[m] = fs.labels[data.rows]
     return embeddings, labels
