@@ -96,6 +96,12 @@ class InfoNCE(Method):
     Config = InfoNCEConfig
     name = "infonce"
     default_task = "synth-xmedianet"
+    #: the paper's three scenarios; as sizes they stay apart in the results store
+    sizes = {
+        "default": {},
+        "tri-modal": {"modalities": ["text", "image", "audio"]},
+        "round-robin": {"strategy": "round-robin"},
+    }
 
     def stages(self, config: Any, task: Task) -> list[StageSpec]:
         modalities = selected_modalities(config, task)

@@ -74,3 +74,19 @@ def test_a_modality_subset_trains_only_those_heads(toy_categories, run_method):
 def test_bad_modality_choices_are_explained(toy_categories, run_method, sets, message):
     with pytest.raises(MMAlignError, match=message):
         run_method("infonce", task="toy-categories", **toy_sets(**sets))
+
+
+@pytest.mark.parametrize(
+    ("size", "strategy", "modalities"),
+    [
+        ("default", "joint", None),
+        ("tri-modal", "joint", ["text", "image", "audio"]),
+        ("round-robin", "round-robin", None),
+    ],
+)
+def test_the_papers_scenarios_are_sizes(mmalign_home, size, strategy, modalities):
+    from mmalign.runner.run import RunRequest, resolve
+
+    config = resolve(RunRequest(method="infonce", size=size))[2]
+    assert (config.strategy, config.modalities) == (strategy, modalities)
+    assert config.train.monitor == "val_loss" and config.loss.tau == 0.05
