@@ -1,0 +1,88 @@
+"""The text-to-image (t2i) cross-attention module X of TI-JEPA, as a reusable fusion.
+
+Image tokens are projected to the module width, then pass ``depth`` blocks of
+self-attention, cross-attention to the text tokens and an MLP (pre-norm, residuals),
+and a final norm. Text tokens enter the cross-attention as keys and values at
+``text_width`` (768, gte-base's width, by default): a text encoder of another width
+gets a linear adapter. Reading Table 1's parameter counts this way — image tokens
+projected from ViT-H's 1280, keys/values read at 768 — reproduces 39M / 58M / 131M
+within 1% (see the README for the arithmetic).
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from mmalign.interfaces import Features, Fusion, StrictModel
+from mmalign_tijepa.layers import CrossBlock, init_weights
+
+
+class T2IConfig(StrictModel):
+    """Table 1: small 4/8/768, medium 6/10/768, large 8/12/1024."""
+
+    depth: int = Field(4, ge=1)
+    heads: int = Field(8, ge=1)
+    dim: int = Field(768, ge=8)
+    head_dim: int | None = Field(None, description="None: dim // heads")
+    mlp_ratio: float = 4.0
+    text_width: int | None = Field(
+        768, description="width the cross-attention reads text at; None: the encoder's"
+    )
+    dropout: float = 0.0
+    image: str = "image"
+    text: str = "text"
+
+
+def masked_mean(tokens: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return tokens.mean(1)
+    weights = mask.to(tokens.dtype).unsqueeze(-1)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+class T2ICrossAttention(Fusion):
+    """Image tokens attending to text tokens: {image, text features} -> fused image tokens."""
+
+    Config = T2IConfig
+
+    def __init__(self, config: T2IConfig | None = None, *, image_dim: int, text_dim: int) -> None:
+        super().__init__(config)
+        cfg: T2IConfig = self.config
+        kv_dim = cfg.text_width or text_dim
+        self.image_in: nn.Module = (
+            nn.Linear(image_dim, cfg.dim) if image_dim != cfg.dim else nn.Identity()
+        )
+        self.text_in: nn.Module = (
+            nn.Linear(text_dim, kv_dim) if text_dim != kv_dim else nn.Identity()
+        )
+        self.blocks = nn.ModuleList(
+            CrossBlock(cfg.dim, cfg.heads, kv_dim, cfg.mlp_ratio, cfg.head_dim, cfg.dropout)
+            for _ in range(cfg.depth)
+        )
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.apply(init_weights)
+        for layer, block in enumerate(self.blocks, start=1):
+            block.rescale(layer)
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    def encode(self, image: Tensor, text: Tensor, text_mask: Tensor | None) -> Tensor:
+        """Image tokens [B, N, Di] and text tokens [B, L, Dt] -> fused tokens [B, N, dim]."""
+        x = self.image_in(image)
+        kv = self.text_in(text)
+        for block in self.blocks:
+            x = block(x, kv, text_mask)
+        return self.norm(x)
+
+    def forward(self, features: dict[str, Features]) -> Features:
+        cfg: T2IConfig = self.config
+        image, text = features[cfg.image], features[cfg.text]
+        tokens = self.encode(image["tokens"], text["tokens"], text.get("mask"))
+        mask = image.get("mask")
+        if mask is None:
+            mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        return {"tokens": tokens, "mask": mask, "pooled": masked_mean(tokens, mask)}

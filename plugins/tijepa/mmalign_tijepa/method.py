@@ -1,0 +1,210 @@
+"""The TI-JEPA recipe: ``pretrain`` (JEPA on image-caption pairs) then ``probe`` (a
+linear head on the frozen pretrained representation, on the run's task)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import Field
+from torch import Tensor, nn
+
+import mmalign
+from mmalign.errors import ConfigError
+from mmalign.interfaces import (
+    Batch,
+    BuildContext,
+    EncoderRef,
+    Method,
+    Objective,
+    StageSpec,
+    StrictModel,
+    Task,
+    TrainConfig,
+)
+from mmalign_tijepa.fusion import T2IConfig
+from mmalign_tijepa.masks import MultiblockConfig, MultiblockMaskCollator
+from mmalign_tijepa.model import LinearProbe, Representation, TIJEPAModel
+from mmalign_tijepa.objective import JEPAConfig, JEPAObjective
+from mmalign_tijepa.predictor import PredictorConfig
+
+log = logging.getLogger("mmalign.tijepa")
+
+#: runs on the CPU with the encoders that ship in PyPI packages
+EMBEDDED_ENCODERS = {
+    "text": EncoderRef(name="minilm-l6"),
+    "image": EncoderRef(name="efficientnet-lite0"),
+}
+#: the paper's encoders (I-JEPA ViT-H/14 and gte-base-en-v1.5), for GPU runs
+PAPER_ENCODERS = {
+    "text": EncoderRef(name="gte-base"),
+    "image": EncoderRef(name="ijepa-vit-h14"),
+}
+REPRESENTATION_KEY = "ti-jepa"
+CPU_PRETRAIN = {"train.epochs": 4, "train.batch_size": 64}
+
+
+class ProbeConfig(StrictModel):
+    """Section 5.1: a linear head, Adam lr 1e-3, 40 epochs, cross-entropy."""
+
+    module: Representation = Field(
+        "target", description="which cross-attention module gives the representation"
+    )
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(
+            epochs=40, batch_size=64, optimizer="adam", lr=1e-3, patience=None
+        )
+    )
+
+
+class TIJEPAConfig(StrictModel):
+    encoders: dict[str, EncoderRef] = Field(default_factory=lambda: dict(EMBEDDED_ENCODERS))
+    cross_attention: T2IConfig = Field(default_factory=T2IConfig)
+    predictor: PredictorConfig = Field(default_factory=PredictorConfig)
+    masks: MultiblockConfig = Field(default_factory=MultiblockConfig)
+    objective: JEPAConfig = Field(default_factory=JEPAConfig)
+    target_norm: bool = Field(True, description="layer-norm the targets (I-JEPA code)")
+    context_path: Literal["paper", "code"] = Field(
+        "paper",
+        description="paper: re-encode the visible patches with the frozen ViT; code: mask "
+        "the cached full-image tokens (the authors' code; forced for CNN encoders)",
+    )
+    pretrain_task: str = "coco-captions"
+    fallback_task: str | None = Field(
+        "synth-captions", description="pretraining set used when pretrain_task has no data"
+    )
+    #: Table 2 (pretraining); the probe has its own under ``probe.train``
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(
+            epochs=300,
+            batch_size=1024,
+            optimizer="adamw",
+            lr=1e-3,
+            weight_decay=0.04,
+            patience=None,
+            monitor="val_loss",
+        )
+    )
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+
+
+_KEEP_SUPPORT: dict[str, bool] = {}
+
+
+def supports_patch_selection(ref: EncoderRef) -> bool:
+    """Whether the configured image encoder can encode a subset of patches (a ViT).
+
+    Decided before the runner builds the encoders because paper mode needs the
+    preprocessed images kept next to the cached features; memoised per encoder config.
+    """
+    key = ref.model_dump_json()
+    if key not in _KEEP_SUPPORT:
+        cls = mmalign.get_registry().get("encoder", ref.name)
+        encoder = cls(cls.Config.model_validate(ref.config))
+        _KEEP_SUPPORT[key] = bool(getattr(encoder, "supports_keep", False))
+    return _KEEP_SUPPORT[key]
+
+
+class TIJEPA(Method):
+    """TI-JEPA: text-to-image cross-attention pretrained by joint-embedding prediction."""
+
+    Config = TIJEPAConfig
+    name = "ti-jepa"
+    default_task = "synth-sentiment"
+    sizes = {
+        "small": {"cross_attention.depth": 4, "cross_attention.heads": 8,
+                  "cross_attention.dim": 768},
+        "medium": {"cross_attention.depth": 6, "cross_attention.heads": 10,
+                   "cross_attention.dim": 768},
+        "large": {"cross_attention.depth": 8, "cross_attention.heads": 12,
+                  "cross_attention.dim": 1024},
+    }
+    default_size = "small"
+    #: embedded stand-ins: a pretraining budget a 2-core CPU finishes in minutes
+    task_overrides = {"synth-sentiment": CPU_PRETRAIN, "synth-sarcasm": CPU_PRETRAIN}
+
+    def stages(self, config: Any, task: Task) -> list[StageSpec]:
+        cfg: TIJEPAConfig = config
+        image, text = cfg.cross_attention.image, cfg.cross_attention.text
+        missing = {image, text} - set(cfg.encoders)
+        if missing:
+            raise ConfigError(f"ti-jepa needs encoders for {sorted(missing)}")
+        if not {image, text} <= set(task.modalities):
+            raise ConfigError(
+                f"ti-jepa probes image-text tasks; '{task.name}' offers {list(task.modalities)}"
+            )
+        paper = cfg.context_path == "paper" and supports_patch_selection(cfg.encoders[image])
+        if cfg.context_path == "paper" and not paper:
+            log.warning(
+                "ti-jepa: image encoder '%s' is not a ViT, so visible patches cannot be "
+                "re-encoded alone; the context path masks the cached tokens (code mode)",
+                cfg.encoders[image].name,
+            )
+        refs = dict(cfg.encoders)
+        if paper:
+            refs[image] = refs[image].model_copy(update={"inputs": True})
+        if task.label_type not in ("classification", "regression"):
+            raise ConfigError(f"ti-jepa probes a labelled task; '{task.name}' has no labels")
+        collator = MultiblockMaskCollator(cfg.masks.model_copy(update={"modality": image}))
+        pretrained: dict[str, TIJEPAModel] = {}
+
+        def build_pretrain(ctx: BuildContext) -> tuple[nn.Module, Objective]:
+            model = TIJEPAModel(
+                cfg.cross_attention,
+                cfg.predictor,
+                image_dim=ctx.feature_dims[image],
+                text_dim=ctx.feature_dims[text],
+                target_norm=cfg.target_norm,
+                grid=cfg.masks.grid,
+                image_encoder=ctx.encoders[image] if paper else None,
+            )
+            return model, JEPAObjective(cfg.objective, loader=collator.loader)
+
+        def build_probe(ctx: BuildContext) -> tuple[nn.Module, Objective]:
+            backbone = ctx.previous["pretrain"]
+            assert isinstance(backbone, TIJEPAModel)
+            pretrained["model"] = backbone.requires_grad_(False).eval()
+            regression = ctx.task.label_type == "regression"
+            head = LinearProbe(
+                cfg.cross_attention.dim,
+                1 if regression else ctx.task.num_classes,
+                REPRESENTATION_KEY,
+                regression,
+            )
+            registry = mmalign.get_registry()
+            loss = "l1-regression" if regression else "cross-entropy"
+            return head, registry.get("objective", loss)()
+
+        def represent(batch: Batch) -> dict[str, dict[str, Tensor]]:
+            backbone = pretrained["model"]
+            device = batch[image]["tokens"].device
+            backbone.to(device)
+            return {REPRESENTATION_KEY: {"pooled": backbone.represent(batch, cfg.probe.module)}}
+
+        reuse = cfg.model_dump(
+            mode="json",
+            include={"cross_attention", "predictor", "masks", "objective", "target_norm",
+                     "train", "encoders"},
+        )
+        reuse["context_path"] = "paper" if paper else "code"
+        return [
+            StageSpec(
+                name="pretrain",
+                build=build_pretrain,
+                train=cfg.train,
+                task=cfg.pretrain_task,
+                fallback_task=cfg.fallback_task,
+                reusable=True,
+                reuse_config=reuse,
+                evaluate=False,
+                encoders=refs,
+                loader=collator.loader,
+            ),
+            StageSpec(
+                name="probe",
+                build=build_probe,
+                train=cfg.probe.train,
+                encoders=dict(cfg.encoders),
+                precompute=represent,
+            ),
+        ]

@@ -1,0 +1,96 @@
+"""TI-JEPA end to end through the runner on the toy task: both stages, reuse of the
+pretrained stage, the stand-in notice, the collapse report and the probe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from mmalign_tijepa.model import LinearProbe
+from tijepa_toys import toy_sets
+
+import mmalign
+from mmalign.errors import MMAlignError
+
+
+def test_components_are_registered():
+    registry = mmalign.get_registry()
+    assert "ti-jepa" in registry.names("method")
+    assert "t2i-cross-attention" in registry.names("fusion")
+    assert "jepa" in registry.names("objective")
+    assert "multiblock-masks" in registry.names("collator")
+
+
+def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
+    first = run_method("ti-jepa", task="toy-pairs", **toy_sets())
+    stages = first.extra["stages"]
+    assert list(stages) == ["pretrain", "probe"]
+    pre = stages["pretrain"]
+    assert pre["task"] == "toy-pairs" and "reused" not in pre
+    assert pre["epochs_run"] == 2
+    row = pre["history"][0]
+    assert {"train_loss", "val_loss", "train_pred_std", "train_target_erank",
+            "train_momentum"} <= set(row)
+    assert 0.996 <= row["train_momentum"] < pre["history"][1]["train_momentum"] <= 1.0
+    report = pre["report"]
+    assert [r["epoch"] for r in report["epochs"]] == [0, 1]
+    assert report["validation"]["pred_std"] > 0 and report["validation"]["target_erank"] > 1
+    assert (first.run_dir / "tijepa-collapse.png").exists()
+    assert stages["probe"]["epochs_run"] == 8
+    assert set(first.metrics) == {"validation", "test"}  # the probe is what gets evaluated
+    assert first.metrics["test"]["acc"] > 0.5  # 3 classes: chance is 1/3
+    params = json.loads((first.run_dir / "metrics.json").read_text())["params"]
+    assert params["pretrain"]["model.target"]["trainable"] == 0
+    assert params["pretrain"]["model.target"]["frozen"] == params["pretrain"]["model.context"][
+        "trainable"]
+    assert set(params["probe"]) >= {"model.head"}
+
+    # a second run with another probe setting trains only the probe
+    second = run_method("ti-jepa", task="toy-pairs", **toy_sets(**{"probe.module": "context"}))
+    assert second.extra["stages"]["pretrain"]["reused"]
+    assert second.extra["stages"]["pretrain"]["history"] == pre["history"]
+    # changing the pretraining does not reuse it
+    third = run_method("ti-jepa", task="toy-pairs", **toy_sets(**{"objective.loss": "smooth_l1"}))
+    assert "reused" not in third.extra["stages"]["pretrain"]
+
+
+def test_absent_pretraining_data_falls_back_with_a_notice(absent_task, run_method, capsys):
+    result = run_method(
+        "ti-jepa", task="toy-pairs",
+        **toy_sets(pretrain_task="toy-absent", fallback_task="toy-pairs",
+                   **{"train.epochs": 1, "probe.train.epochs": 1}),
+    )
+    pre = result.extra["stages"]["pretrain"]
+    assert pre["task"] == "toy-pairs"
+    assert "no data for 'toy-absent'" in pre["notice"]
+    assert "stand-in 'toy-pairs'" in capsys.readouterr().err
+
+
+def test_code_mode_for_a_non_vit_encoder_is_announced(toy_plugin, run_method, caplog):
+    result = run_method("ti-jepa", task="toy-pairs",
+                        **toy_sets(**{"train.epochs": 1, "probe.train.epochs": 1}))
+    assert "code mode" in caplog.text
+    assert result.status == "completed"
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        ({"cross_attention.text": "c"}, r"needs encoders for \['c'\]"),
+        ({"cross_attention.text": "c", "encoders.c": {"name": "toy-vector"}}, "image-text"),
+    ],
+)
+def test_bad_modality_choices_are_explained(toy_plugin, run_method, sets, message):
+    with pytest.raises(MMAlignError, match=message):
+        run_method("ti-jepa", task="toy-pairs", **toy_sets(**sets))
+
+
+def test_probe_is_linear_on_the_precomputed_representation():
+    probe = LinearProbe(4, 3, "ti-jepa")
+    batch = {"ti-jepa": {"pooled": torch.randn(5, 4)}}
+    logits = probe(batch)["logits"]
+    assert logits.shape == (5, 3)
+    assert torch.allclose(logits, batch["ti-jepa"]["pooled"] @ probe.head.weight.T
+                          + probe.head.bias)
+    assert sum(p.numel() for p in probe.parameters()) == 4 * 3 + 3
