@@ -101,9 +101,10 @@ def batch_dependence(
     """Test accuracy when the same model is evaluated with other batch sizes or a
     shuffled order, and the share of predictions that change against the runner's
     evaluation (``batch_size``, split order)."""
-    sizes = sorted({1, 16, batch_size, len(fs)})
-    runs = {f"bs={s}": collect(model, fs, s, device) for s in sizes}
-    order = torch.randperm(len(fs), generator=torch.Generator().manual_seed(seed))
+    n = len(fs)
+    batch_size = min(batch_size, n)
+    runs = {f"bs={s}": collect(model, fs, s, device) for s in sorted({1, 16, batch_size, n})}
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     runs[f"bs={batch_size},shuffled"] = collect(model, fs, batch_size, device, order)
     reference = runs[f"bs={batch_size}"]["logits"].argmax(-1)
     out: dict[str, float] = {}

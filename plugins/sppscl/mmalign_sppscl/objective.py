@@ -21,9 +21,15 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from mmalign.errors import MMAlignError
 from mmalign.interfaces import Batch, Objective, Outputs, StepContext, StrictModel, Task
 from mmalign_sppscl import diagnostics
 from mmalign_sppscl.losses import Variant, inter_gate, inter_supcon, intra_supcon
+
+
+def _distributed() -> bool:
+    dist = torch.distributed
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 class SPPSCLLossConfig(StrictModel):
@@ -79,6 +85,12 @@ class SPPSCLObjective(Objective):
 
     def training_step(self, ctx: StepContext) -> dict[str, float]:
         cfg = self.config
+        if cfg.two_step and cfg.inter and _distributed():
+            raise MMAlignError(
+                "spp-scl's gated second step is single-process only: each rank would "
+                "decide the gate on its own slice and the ranks' optimizer steps would "
+                "diverge; run on one device or with --set two_step=false"
+            )
         labels = ctx.batch["label"]
         if not cfg.two_step:
             losses = self(ctx.forward(ctx.batch), ctx.batch)

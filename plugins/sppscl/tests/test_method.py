@@ -1,0 +1,97 @@
+"""SPP-SCL through the real runner on mmalign's toy task, and its per-dataset settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mmalign_sppscl.method import SPPSCL, SPPSCLConfig
+
+from mmalign.testing import toy_encoders
+
+
+def toy_sets(**extra):
+    """Toy modalities a (as the image) and b (as the text, one layer, no [CLS]/[SEP])."""
+    sets = {
+        "encoders": toy_encoders(),
+        "image_modality": "a",
+        "text_modality": "b",
+        "ha_layers": 1,
+        "special_tokens": False,
+        "train.epochs": 4,
+        "train.batch_size": 32,
+        "train.eval_batch_size": 16,
+        "train.lr": 3e-3,
+        "train.patience": None,
+    }
+    sets.update(extra)
+    return sets
+
+
+def test_trains_evaluates_and_reports(toy_plugin, run_method):
+    result = run_method("spp-scl", task="toy-pairs", **toy_sets())
+    assert result.metrics["test"]["acc"] > 0.6
+    assert {"acc", "f1_weighted"} <= set(result.metrics["test"])
+    stage = result.extra["stages"]["train"]
+    history = stage["history"]
+    assert all(0.0 <= h["train_gate_fired"] <= 1.0 for h in history)
+    report = stage["report"]
+    steps = 4 * (168 // 32)  # 168 training samples, full batches only (drop_last)
+    assert report["gate"]["checks"] == steps
+    assert report["gate"]["fraction"] == pytest.approx(report["gate"]["fired"] / steps)
+    for scope in ("normalized", "raw"):
+        assert set(report["distances"][scope]) == {"IID", "TTD", "ITD", "spread"}
+    assert set(report["distances"]["per_class_normalized"]) == {"zero", "one", "two"}
+    assert report["eval_batch_dependence"]["changed@bs=16"] == 0.0
+    for key in ("tsne_png", "distances_png"):
+        path = Path(report[key])
+        assert path.parent == result.run_dir and path.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "sets, logged, gate",
+    [
+        ({"two_step": False}, {"ce", "intra_image", "intra_text", "inter"}, False),
+        ({"inter": False}, {"ce", "intra_image", "intra_text"}, False),
+        ({"intra": False}, {"ce", "inter", "gate_fired"}, True),
+        ({"cmf": "sample", "variant": "paper"}, {"ce", "intra_text", "gate_fired"}, True),
+    ],
+)
+def test_ablations_from_overrides(toy_plugin, run_method, sets, logged, gate):
+    result = run_method(
+        "spp-scl", task="toy-pairs", **toy_sets(tsne=False, **{"train.epochs": 1}, **sets)
+    )
+    row = result.extra["stages"]["train"]["history"][0]
+    assert {f"train_{k}" for k in logged} <= set(row)
+    if "intra" in sets:
+        assert "train_intra_image" not in row
+    if "inter" in sets:
+        assert "train_inter" not in row
+    assert ("gate" in result.extra["stages"]["train"]["report"]) is gate
+
+
+def apply(overrides: dict) -> SPPSCLConfig:
+    """Dotted overrides on the default config, refusing unknown keys."""
+    tree = SPPSCLConfig().model_dump(mode="json")
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = tree
+        for part in parents:
+            node = node[part]
+        assert leaf in node, dotted
+        node[leaf] = value
+    return SPPSCLConfig.model_validate(tree)
+
+
+@pytest.mark.parametrize(
+    "task, ce_weight, lr, step, batch",
+    [("mvsa-single", 5, 1e-4, 10, 64), ("mvsa-multi", 5, 1e-4, 15, 128), ("hfm", 10, 5e-5, 5, 256)],
+)
+def test_table_2_per_dataset(task, ce_weight, lr, step, batch):
+    cfg = apply(SPPSCL.task_overrides[task])
+    assert cfg.ce_weight == ce_weight and cfg.dropout == 0.2
+    t = cfg.train
+    assert (t.lr, t.step_size, t.gamma, t.weight_decay) == (lr, step, 0.5, 1e-6)
+    assert (t.batch_size, t.eval_batch_size, t.epochs) == (batch, batch, 150)
+    assert (t.optimizer, t.scheduler) == ("adamw", "step")
+    assert (cfg.tau, cfg.alpha, cfg.dim) == (0.07, 2 / 3, 32)
