@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import sys
 import time
 from functools import partial
 from dataclasses import dataclass, field
@@ -312,7 +311,6 @@ def _stage_task(
         f"training on the stand-in '{stage.fallback_task}' instead (recorded in the run)"
     )
     log.warning(notice)
-    print(f"notice: {notice}", file=sys.stderr)
     return make_task(registry, stage.fallback_task, {}, None), notice
 
 
@@ -367,6 +365,7 @@ def _train_all(
             }
             if notice:
                 stage_info["notice"] = notice
+                extra.setdefault("notices", []).append(notice)
             stored = (
                 _stage_store_path(run_cfg.method, stage, task.name) if stage.reusable else None
             )

@@ -55,7 +55,7 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
     assert "reused" not in third.extra["stages"]["pretrain"]
 
 
-def test_absent_pretraining_data_falls_back_with_a_notice(absent_task, run_method, capsys):
+def test_absent_pretraining_data_falls_back_with_a_notice(absent_task, run_method, caplog):
     result = run_method(
         "ti-jepa", task="toy-pairs",
         **toy_sets(pretrain_task="toy-absent", fallback_task="toy-pairs",
@@ -64,7 +64,8 @@ def test_absent_pretraining_data_falls_back_with_a_notice(absent_task, run_metho
     pre = result.extra["stages"]["pretrain"]
     assert pre["task"] == "toy-pairs"
     assert "no data for 'toy-absent'" in pre["notice"]
-    assert "stand-in 'toy-pairs'" in capsys.readouterr().err
+    assert result.extra["notices"] == [pre["notice"]]
+    assert "stand-in 'toy-pairs'" in caplog.text
 
 
 def test_code_mode_for_a_non_vit_encoder_is_announced(toy_plugin, run_method, caplog):
