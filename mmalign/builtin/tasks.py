@@ -1,10 +1,32 @@
 """Built-in tasks: the papers' benchmarks in their real formats and embedded stand-ins."""
 
+from mmalign.data.coco import COCOCaptions
+from mmalign.data.hfm import HFMTask
+from mmalign.data.mmsa import CMUMOSEI, CMUMOSI, URFunny
 from mmalign.data.mvsa import MVSAMulti, MVSASingle
+from mmalign.data.synth.captions import SynthCaptions
+from mmalign.data.synth.mosi import SynthMOSI
+from mmalign.data.synth.sarcasm import SynthSarcasm
 from mmalign.data.synth.sentiment import SynthSentiment
+from mmalign.data.synth.xmedianet import SynthXMediaNet
+from mmalign.data.xmedianet import XMediaNetTask
 from mmalign.registry import RegistryView
 
-TASKS = (MVSASingle, MVSAMulti, SynthSentiment)
+TASKS = (
+    MVSASingle,
+    MVSAMulti,
+    HFMTask,
+    CMUMOSI,
+    CMUMOSEI,
+    URFunny,
+    XMediaNetTask,
+    COCOCaptions,
+    SynthSentiment,
+    SynthSarcasm,
+    SynthMOSI,
+    SynthXMediaNet,
+    SynthCaptions,
+)
 
 
 def register(registry: RegistryView) -> None:

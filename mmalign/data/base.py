@@ -35,11 +35,15 @@ class DataTask(Task):
         assert self.data_dir is not None
         return self.data_dir
 
+    def required_paths(self) -> tuple[str, ...]:
+        """What must exist under :attr:`root` (a method, as it may depend on the config)."""
+        return self.required
+
     def is_present(self) -> bool:
-        return self.root.is_dir() and all((self.root / r).exists() for r in self.required)
+        return self.root.is_dir() and all((self.root / r).exists() for r in self.required_paths())
 
     def missing_message(self) -> str:
-        missing = [r for r in self.required if not (self.root / r).exists()]
+        missing = [r for r in self.required_paths() if not (self.root / r).exists()]
         where = f"Data for task '{self.name}' not found in {self.root}"
         if self.root.is_dir() and missing:
             where += f" (missing {', '.join(missing)})"

@@ -9,6 +9,7 @@ from mmalign.data.report import Report
 #: repair keys counted in ``TaskData.repaired``
 CP1252 = "text_decoded_cp1252"
 REPLACED = "text_bytes_replaced"
+UNDECODABLE = "text is neither UTF-8 nor cp1252; undecodable bytes replaced"
 
 
 def decode(raw: bytes) -> tuple[str, str | None]:
@@ -47,7 +48,7 @@ def read_text(path: Path, report: Report, rel: str) -> str | None:
     if repair is not None:
         report.repaired(repair)
     if repair == REPLACED:
-        report.problem(rel, "text is neither UTF-8 nor cp1252; undecodable bytes replaced")
+        report.problem(rel, UNDECODABLE)
     text = text.strip()
     if not text:
         report.problem(rel, "empty text")

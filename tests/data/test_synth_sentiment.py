@@ -64,7 +64,7 @@ def test_deterministic_for_a_seed(generated: SynthSentiment, tmp_path: Path) -> 
     a, b, c = generated, make(tmp_path, "b"), make(tmp_path, "c", seed=1)
     assert digest(a.root) == digest(b.root)
     assert digest(a.root) != digest(c.root)
-    assert a.root.name == "v1-seed0-pairs48"
+    assert a.root.name == "v2-seed0-pairs48"
 
 
 def test_generated_atomically_and_once(generated: SynthSentiment) -> None:

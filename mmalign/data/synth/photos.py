@@ -21,7 +21,7 @@ PHOTOS: dict[Path, str] = {
     _SKIMAGE / "motorcycle_left.png": "a red motorcycle parked in a garage",
     _SKIMAGE / "hubble_deep_field.jpg": "many distant galaxies in a dark sky",
     _SKIMAGE / "ihc.png": "a stained tissue sample under a microscope",
-    _SKIMAGE / "retina.jpg": "a photo of the retina of an eye",
+    _SKIMAGE / "retina.jpg": "the back of an eye with its blood vessels",
     _SKIMAGE / "camera.png": "a man with a camera on a tripod in a field",
     _SKIMAGE / "coins.png": "old coins lying on a table",
     _SKIMAGE / "moon.png": "the surface of the moon with craters",

@@ -5,7 +5,9 @@ Each pair gets a text label and an image label; the MVSA rules combine them
 clashes are dropped). For a positive or negative pair, 30% of the time only the
 text carries the sentiment and 30% only the image does, so a model that ignores
 either modality tops out near 80% accuracy while one that uses both can approach
-100%. A few texts are written in cp1252, as in the real dumps.
+100%. As with human annotators, 5% of labels per modality disagree with what the
+text or image shows, which leaves methods some headroom below 100%. A few texts
+are written in cp1252, as in the real dumps.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ IMAGE_SIZE = 200
 CONFLICT_RATE = 0.05
 ONE_SIDED = 0.3  # per side: share of positive/negative pairs whose other side is neutral
 CP1252_RATE = 0.04
+ANNOTATION_NOISE = 0.05  # per modality: the annotator's label differs from the content
 
 
 def modality_labels(rng: np.random.Generator) -> tuple[str, str]:
@@ -53,7 +56,14 @@ def write_pair(out: Path, sid: int, seed: int) -> str:
     (out / "data" / f"{sid}.txt").write_bytes(text.encode(encoding))
     image = draw.render(rng, image_label, IMAGE_SIZE)
     image.save(out / "data" / f"{sid}.jpg", quality=int(rng.integers(80, 95)))
-    return f"{sid}\t{text_label},{image_label}"
+    noise = np.random.default_rng([seed, sid, 1])
+    annotated = [
+        str(noise.choice([x for x in LABELS if x != label]))
+        if noise.random() < ANNOTATION_NOISE
+        else label
+        for label in (text_label, image_label)
+    ]
+    return f"{sid}\t{annotated[0]},{annotated[1]}"
 
 
 class SynthSentimentConfig(StrictModel):
@@ -72,6 +82,7 @@ class SynthSentiment(EmbeddedTask):
     label_type = "classification"
     label_names = LABELS
     metrics = ("acc", "f1_weighted")
+    generator_version = 2
 
     def generate(self, out: Path) -> None:
         cfg = self.config
