@@ -10,7 +10,10 @@ from mmalign.encoders.audio import AudioMelEncoder
 from mmalign.encoders.base import EncoderBase
 from mmalign.encoders.efficientnet_lite import EfficientNetLite0Encoder
 from mmalign.encoders.hf_text import HFTextEncoder
+from mmalign.encoders.ijepa import IJepaViTH14Encoder
 from mmalign.encoders.minilm import MiniLMEncoder
+from mmalign.encoders.named_text import BertBaseUncasedEncoder, GteBaseEncoder
+from mmalign.encoders.resnet50 import ResNet50Encoder
 from mmalign.encoders.sequences import AudioFeaturesEncoder, VideoFeaturesEncoder
 from mmalign.encoders.timm_image import TimmEncoder
 from mmalign.encoders.video import VideoFramesEncoder
@@ -26,5 +29,9 @@ ENCODERS: dict[str, type[EncoderBase]] = {
         AudioFeaturesEncoder,
         VideoFramesEncoder,
         VideoFeaturesEncoder,
+        IJepaViTH14Encoder,
+        GteBaseEncoder,
+        ResNet50Encoder,
+        BertBaseUncasedEncoder,
     )
 }

@@ -67,7 +67,12 @@ def unwrap(obj: Mapping[str, Any], prefer: Sequence[str] = ()) -> dict[str, Tens
 
 
 def load_strict(module: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
-    """``load_state_dict(strict=True)`` with a message that says which keys did not fit."""
+    """``load_state_dict(strict=True)`` with a message that says which keys did not fit.
+
+    A module built on the ``meta`` device (no memory, no random initialisation — for
+    ViT-H that saves seconds and 2.5 GB) takes the checkpoint's tensors as its own,
+    cast to the dtypes the module declares.
+    """
     expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -87,4 +92,14 @@ def load_strict(module: nn.Module, state_dict: Mapping[str, Tensor], source: str
         raise ConfigError(
             f"weights from {source} do not fit {type(module).__name__}: " + "; ".join(parts)
         )
-    module.load_state_dict(dict(state_dict), strict=True)
+    on_meta = any(t.is_meta for t in expected.values())
+    if not on_meta:
+        module.load_state_dict(dict(state_dict), strict=True)
+        return
+    cast = {
+        k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items()
+    }
+    module.load_state_dict(cast, strict=True, assign=True)
+    left = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
+    if left:
+        raise ConfigError(f"weights from {source} left tensors uninitialised: {left[:5]}")

@@ -102,8 +102,7 @@ def resolve_model_folder(encoder: str, model: str, hub_ids: Sequence[str] = ()) 
             return snap
         looked += problems
     how = [
-        f"on a machine with internet: `huggingface-cli download {hub_ids[0]}`, then copy "
-        f"{locate.hf_repo_dir(hub_ids[0])} into {locate.hf_cache_dir()} here",
+        locate.copy_hint(hub_ids[0]),
         "or save the model with `save_pretrained(folder)` (model and tokenizer) and pass "
         "--set encoders.text.config.model=folder",
     ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from mmalign.errors import ConfigError
@@ -84,16 +83,12 @@ def torch_hub_checkpoint(filename: str) -> Path | None:
     return path if path.is_file() else None
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One place where weights may be: a description and the path it resolved to."""
-
-    where: str
-    path: Path | None
-
-
 def missing_message(
-    encoder: str, looked: Sequence[str], how: Sequence[str], random_ok: bool = True
+    encoder: str,
+    looked: Sequence[str],
+    how: Sequence[str],
+    random_ok: bool = True,
+    modality: str = "<modality>",
 ) -> str:
     """The message of :class:`WeightsNotFoundError`: what was tried, how to fix it."""
     lines = [f"Encoder '{encoder}': pretrained weights not found on this machine. Looked for:"]
@@ -103,7 +98,7 @@ def missing_message(
     if random_ok:
         lines.append(
             f"  - or build '{encoder}' with random weights (throughput work only): "
-            f"--set encoders.<modality>.config.weights=random"
+            f"--set encoders.{modality}.config.weights=random"
         )
     return "\n".join(lines)
 
@@ -144,3 +139,11 @@ def check_hf_folder(encoder: str, folder: Path, needs_tokenizer: bool) -> list[s
     ):
         problems.append(f"{folder}/tokenizer.json or vocab.txt (missing: no tokenizer)")
     return problems
+
+
+def copy_hint(repo_id: str) -> str:
+    """How to bring a hub repo onto a machine without internet."""
+    return (
+        f"on a machine with internet run `huggingface-cli download {repo_id}`, then copy its "
+        f"cache folder {hf_repo_dir(repo_id).name} into {hf_cache_dir()} on this machine"
+    )

@@ -218,15 +218,19 @@ class TimmEncoder(TimmImageEncoder):
         pretrained = timm.models.get_pretrained_cfg(cfg.model)
         if cfg.image_size and pretrained is not None and pretrained.fixed_input_size:
             kwargs["img_size"] = cfg.image_size  # ViTs size their position table by it
-        model = create_headless(cfg.model, cfg.seed, **kwargs)
         files: list[Path] = []
-        if cfg.weights != "random":
+        if cfg.weights == "random":
+            model = create_headless(cfg.model, cfg.seed, **kwargs)
+        else:
             if cfg.weights == "hf-cache":
                 file = hf_cache_checkpoint(cfg.model)
                 if file is None:
                     raise locate.WeightsNotFoundError(self._missing(pretrained))
             else:
                 file = checkpoint_file(Path(cfg.weights).expanduser())
+            # built on the CPU, not on meta: some timm models compute non-persistent
+            # buffers at construction that no checkpoint carries
+            model = create_headless(cfg.model, cfg.seed, **kwargs)
             load_into(model, checkpoints.unwrap(checkpoints.read_checkpoint(file)), str(file))
             files = [file]
         self._setup(model, cfg, files, trainable=cfg.trainable)
@@ -238,11 +242,7 @@ class TimmEncoder(TimmImageEncoder):
         looked, how = [], []
         if hub_id:
             looked.append(f"{locate.hf_repo_dir(hub_id)}/snapshots/*/model.safetensors")
-            how.append(
-                f"on a machine with internet: `huggingface-cli download {hub_id}`, then copy "
-                f"{locate.hf_repo_dir(hub_id)} into this machine's HF cache "
-                f"({locate.hf_cache_dir()})"
-            )
+            how.append(locate.copy_hint(hub_id))
         if url:
             file = url.rsplit("/", 1)[-1]
             looked.append(str(locate.torch_hub_dir() / "checkpoints" / file))
@@ -253,4 +253,4 @@ class TimmEncoder(TimmImageEncoder):
             "or pass the checkpoint file directly: "
             "--set encoders.image.config.weights=/path/to/file"
         )
-        return locate.missing_message(f"timm:{name}", looked, how)
+        return locate.missing_message(f"timm:{name}", looked, how, modality=self.modality)
