@@ -270,6 +270,8 @@ class StageSpec:
     #: task to train on instead when ``task``'s data is absent (an embedded stand-in);
     #: the runner prints a notice and records the task it used
     fallback_task: str | None = None
+    #: config overrides of the stage's own task (and of its fallback), by task name
+    task_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: frozen features derived once per split after ``build`` and before training (e.g.
     #: a frozen earlier stage's representation for a linear probe): called on batches of
     #: the split, it returns ``{name: Features}``; later batches carry ``batch[name]``

@@ -292,8 +292,9 @@ def execute(req: RunRequest) -> RunResult:
     return RunResult(run_id, run_dir, metrics, "completed", extra, wall)
 
 
-def _stage_store_path(method: str, stage: StageSpec, task: str) -> Path:
-    key = config_hash([method, stage.name, stage.reuse_config, task])
+def _stage_store_path(method: str, stage: StageSpec, task: Task) -> Path:
+    trained_on = [task.name, task.config.model_dump(mode="json")]
+    key = config_hash([method, stage.name, stage.reuse_config, trained_on])
     return paths.stages_dir() / f"{method}-{stage.name}-{key}.pt"
 
 
@@ -303,7 +304,7 @@ def _stage_task(
     """The task a stage trains on; its ``fallback_task`` when that one's data is absent."""
     if stage.task in (None, run_task):
         return main_task, None
-    task = make_task(registry, stage.task, {}, None)
+    task = make_task(registry, stage.task, stage.task_configs.get(stage.task, {}), None)
     if stage.fallback_task is None or task.is_present():
         return task, None
     notice = (
@@ -311,7 +312,8 @@ def _stage_task(
         f"training on the stand-in '{stage.fallback_task}' instead (recorded in the run)"
     )
     log.warning(notice)
-    return make_task(registry, stage.fallback_task, {}, None), notice
+    config = stage.task_configs.get(stage.fallback_task, {})
+    return make_task(registry, stage.fallback_task, config, None), notice
 
 
 def _train_all(
@@ -367,7 +369,7 @@ def _train_all(
                 stage_info["notice"] = notice
                 extra.setdefault("notices", []).append(notice)
             stored = (
-                _stage_store_path(run_cfg.method, stage, task.name) if stage.reusable else None
+                _stage_store_path(run_cfg.method, stage, task) if stage.reusable else None
             )
             if stored is not None and stored.exists():
                 blob = checkpoint.load(stored)

@@ -73,6 +73,9 @@ class TIJEPAConfig(StrictModel):
     fallback_task: str | None = Field(
         "synth-captions", description="pretraining set used when pretrain_task has no data"
     )
+    pretrain_task_configs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="config of the pretraining task, by task name"
+    )
     #: Table 2 (pretraining); the probe has its own under ``probe.train``
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
@@ -194,6 +197,7 @@ class TIJEPA(Method):
                 train=cfg.train,
                 task=cfg.pretrain_task,
                 fallback_task=cfg.fallback_task,
+                task_configs=cfg.pretrain_task_configs,
                 reusable=True,
                 reuse_config=reuse,
                 evaluate=False,

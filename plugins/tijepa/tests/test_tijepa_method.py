@@ -95,3 +95,19 @@ def test_probe_is_linear_on_the_precomputed_representation():
     assert torch.allclose(logits, batch["ti-jepa"]["pooled"] @ probe.head.weight.T
                           + probe.head.bias)
     assert sum(p.numel() for p in probe.parameters()) == 4 * 3 + 3
+
+
+def test_pretraining_task_config_applies_and_keys_reuse(absent_task, run_method):
+    def sets(samples):
+        return toy_sets(**{"train.epochs": 1, "probe.train.epochs": 1,
+                           "pretrain_task": "toy-absent", "fallback_task": "toy-pairs",
+                           "pretrain_task_configs": {"toy-pairs": {"samples": samples}}})
+
+    with pytest.raises(MMAlignError, match="samples"):
+        run_method("ti-jepa", task="toy-pairs", **sets("many"))
+    first = run_method("ti-jepa", task="toy-pairs", **sets(90))
+    assert "reused" not in first.extra["stages"]["pretrain"]
+    other = run_method("ti-jepa", task="toy-pairs", **sets(120))
+    assert "reused" not in other.extra["stages"]["pretrain"]
+    again = run_method("ti-jepa", task="toy-pairs", **sets(90))
+    assert again.extra["stages"]["pretrain"]["reused"]
