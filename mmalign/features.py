@@ -76,6 +76,13 @@ class FeatureSet:
             out["inputs"] = self.encoders[modality].collate([data.items[int(r)] for r in rows])
         return out
 
+    def keep_only(self, keys: dict[str, list[str]]) -> None:
+        """Drop the feature keys a method does not use, per modality."""
+        for m, wanted in keys.items():
+            data = self.modalities.get(m)
+            if data is not None and data.features is not None:
+                data.features = {k: v for k, v in data.features.items() if k in wanted}
+
     def add_features(self, name: str, features: dict[str, Tensor]) -> None:
         """Add per-sample features (rows in sample order) as a new modality ``name``."""
         self.modalities[name] = ModalityData(rows=torch.arange(len(self)), features=features)

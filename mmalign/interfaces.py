@@ -295,6 +295,9 @@ class EncoderRef(ComponentRef):
 
     cache: bool = True
     inputs: bool = False
+    #: feature keys the method uses (e.g. ["pooled"]); None keeps all. Dropping unused
+    #: token tensors saves memory and a copy per batch.
+    keep: list[str] | None = None
 
 
 @dataclass

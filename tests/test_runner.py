@@ -122,3 +122,14 @@ def test_feature_set_batches_align_rows(toy_plugin):
     expected = enc(torch.tensor([[3.0] * 8, [0.0] * 8]))["pooled"]
     torch.testing.assert_close(batch["a"]["pooled"], expected)
     assert batch["label"].tolist() == [1, 0]
+
+
+def test_keep_only_drops_unused_feature_keys(toy_plugin):
+    from mmalign.interfaces import Sample
+
+    samples = [Sample(id=f"s{i}", inputs={"a": [float(i)] * 8}, label=0) for i in range(3)]
+    fs = features.build_feature_set("train", samples, {"a": ToyVectorEncoder()}, {"a": True},
+                                    "k", use_cache=False)
+    assert set(fs.batch(torch.tensor([0]))["a"]) == {"pooled", "tokens", "mask"}
+    fs.keep_only({"a": ["pooled"]})
+    assert set(fs.batch(torch.tensor([0]))["a"]) == {"pooled"}

@@ -27,8 +27,8 @@ from mmalign.interfaces import (
 )
 
 EMBEDDED_ENCODERS = {
-    "text": EncoderRef(name="minilm-l6"),
-    "image": EncoderRef(name="efficientnet-lite0"),
+    "text": EncoderRef(name="minilm-l6", keep=["pooled"]),
+    "image": EncoderRef(name="efficientnet-lite0", keep=["pooled"]),
 }
 
 

@@ -353,6 +353,8 @@ def _train_all(
                     task, encoders, cached, req.use_cache, device, req.quiet, inputs
                 )
             skipped += sum(fs.skipped for fs in fsets.values())
+            for fs in fsets.values():
+                fs.keep_only({m: refs[m].keep for m in encoders if refs[m].keep is not None})
             torch.manual_seed(run_cfg.seed + index)
             model, objective = stage.build(ctx)
             params[stage.name] = component_parameters(model, encoders, objective)
