@@ -84,6 +84,7 @@ def distance_report(
         name = label_names[c] if c < len(label_names) else str(c)
         per_class[name] = mean_distances(unit_img[keep], unit_txt[keep], labels[keep])
     return {
+        "n": len(labels),
         "normalized": mean_distances(unit_img, unit_txt, labels),
         "raw": mean_distances(img, txt, labels),
         "per_class_normalized": per_class,

@@ -104,6 +104,7 @@ class SPPSCL(Method):
         "paper": {
             "encoders.image.name": "resnet50",
             "encoders.text.name": "bert-base-uncased",
+            "encoders.text.config.max_length": 202,
         },
     }
     task_overrides = {
