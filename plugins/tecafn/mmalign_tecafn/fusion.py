@@ -36,15 +36,17 @@ def as_list(value: Any) -> Any:
 
 
 class FusionConfig(StrictModel):
-    """Options of the cross-sample fusion (sizes from the authors' code defaults)."""
+    """Options of the cross-sample fusion: the authors' code defaults, except one
+    attention layer per stack instead of six so that the default trains on a CPU in
+    minutes (size ``paper`` restores six)."""
 
     core: str = Field(TEXT, description="the query/anchor modality (Figure 3 switch)")
     dim: int = Field(30, description="common width after the temporal Conv1D (eq. 5)")
     unimodal_dim: int = Field(30, description="audio/video transformer + LSTM width")
     contrast_dim: int = Field(30, description="joint space of both contrastive stages")
     heads: int = 5
-    unimodal_layers: int = Field(2, description="L of equations 2–3")
-    cross_layers: int = Field(2, description="L of equations 11–12")
+    unimodal_layers: int = Field(1, description="L of equations 2–3 (the code: 6)")
+    cross_layers: int = Field(1, description="L of equations 11–12 (the code: 6)")
     conv_kernel: int = Field(1, description="k_m of equation 5")
     dropout: float = 0.1
     embed_dropout: float = 0.25

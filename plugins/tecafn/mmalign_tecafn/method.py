@@ -22,11 +22,26 @@ from mmalign_tecafn.fusion import CrossSampleFusion, FusionConfig, as_list
 from mmalign_tecafn.model import PredictionHead, TeCaFNModel
 from mmalign_tecafn.objective import LossConfig, TeCaFNObjective
 
+#: the feature sizes of each task's precomputed audio/video sequences: synth-mosi's
+#: generator, the MMSA unaligned_50 pickles of MOSI and MOSEI (COVAREP audio,
+#: Facet/OpenFace video) and UR-FUNNY v2's COVAREP/OpenFace features
+FEATURE_DIMS = {
+    "synth-mosi": (16, 20),
+    "cmu-mosi": (5, 20),
+    "cmu-mosei": (74, 35),
+    "ur-funny": (81, 75),
+}
 DEFAULT_ENCODERS = {
     "text": EncoderRef(name="minilm-l6"),
-    "audio": EncoderRef(name="audio-features"),
-    "video": EncoderRef(name="video-features"),
+    "audio": EncoderRef(name="audio-features", config={"dim": FEATURE_DIMS["synth-mosi"][0]}),
+    "video": EncoderRef(name="video-features", config={"dim": FEATURE_DIMS["synth-mosi"][1]}),
 }
+
+
+def feature_dims(task: str) -> dict[str, int]:
+    """``--set`` style overrides giving the audio/video encoders a task's sizes."""
+    audio, video = FEATURE_DIMS[task]
+    return {"encoders.audio.config.dim": audio, "encoders.video.config.dim": video}
 
 
 class TeCaFNConfig(FusionConfig, LossConfig):
@@ -44,7 +59,7 @@ class TeCaFNConfig(FusionConfig, LossConfig):
     output_scale: float = Field(3.0, gt=0.0, description="ŷ = scale·tanh(·): the label range")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
-            epochs=40,
+            epochs=20,
             batch_size=32,
             optimizer="adam",
             lr=1e-3,
@@ -106,8 +121,8 @@ class TeCaFN(Method):
     default_task = "synth-mosi"
     sizes = {
         "default": {},
-        # the authors' code: six self- and six cross-attention layers
-        "paper": {"unimodal_layers": 6, "cross_layers": 6},
+        # the authors' code: six self- and six cross-attention layers, 40 epochs
+        "paper": {"unimodal_layers": 6, "cross_layers": 6, "train.epochs": 40},
         "tiny": {
             "dim": 8,
             "unimodal_dim": 8,
@@ -118,10 +133,12 @@ class TeCaFN(Method):
             "hidden": 16,
         },
     }
-    #: section 4.8: the best replacement probability per dataset (Table 6), num = 3
+    #: section 4.8: the best replacement probability per dataset (Table 6), num = 3;
+    #: UR-FUNNY's p is not reported, so it keeps the code default 0.5
     task_overrides = {
-        "cmu-mosi": {"p": 0.7},
-        "cmu-mosei": {"p": 0.4},
+        "cmu-mosi": {"p": 0.7, **feature_dims("cmu-mosi")},
+        "cmu-mosei": {"p": 0.4, **feature_dims("cmu-mosei")},
+        "ur-funny": feature_dims("ur-funny"),
     }
 
     def stages(self, config: Any, task: Task) -> list[StageSpec]:
