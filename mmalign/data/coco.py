@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mmalign.data.base import DataTask
-from mmalign.data.media import image_error
+from mmalign.data.media import media_error
 from mmalign.data.report import DataFileError, Report
 from mmalign.data.splits import seeded_split
 from mmalign.data.textio import decode
@@ -62,7 +62,7 @@ def read_coco(root: Path, cfg: COCOConfig, report: Report, deep: bool) -> dict[s
     usable = []
     for image_id in sorted(captions, key=str):
         path = root / cfg.images / files[image_id]
-        error = image_error(path) if deep else (None if path.is_file() else "missing image")
+        error = media_error("image", path, deep)
         if error is not None:
             report.problem(f"{cfg.images}/{files[image_id]}", error)
             continue

@@ -14,7 +14,7 @@ import ast
 from pathlib import Path
 
 from mmalign.data.base import DataTask
-from mmalign.data.media import image_error
+from mmalign.data.media import media_error
 from mmalign.data.report import DataFileError, Report
 from mmalign.data.textio import REPLACED, UNDECODABLE, decode
 from mmalign.interfaces import Sample, StrictModel
@@ -90,7 +90,7 @@ def read_hfm(root: Path, cfg: HFMConfig, report: Report, deep: bool) -> dict[str
                 continue
             seen[sid] = f"{rel} line {lineno}"
             image = root / cfg.image_dir / f"{sid}.jpg"
-            error = image_error(image) if deep else (None if image.is_file() else "missing image")
+            error = media_error("image", image, deep)
             if error is not None:
                 report.problem(f"{cfg.image_dir}/{sid}.jpg", error)
                 continue

@@ -20,7 +20,7 @@ def image_error(path: Path) -> str | None:
         with Image.open(path) as img:
             img.load()  # the pixel data: catches truncated files
     except FileNotFoundError:
-        return "missing image"
+        return "missing image file"
     except Exception as exc:  # PIL raises many types for bad files
         return f"corrupt or truncated image: {exc}"
     return None
@@ -59,7 +59,9 @@ def video_error(path: Path) -> str | None:
     return None
 
 
-def media_error(modality: str, path: Path) -> str | None:
-    """Dispatch on modality; text is checked by the readers themselves."""
+def media_error(modality: str, path: Path, deep: bool) -> str | None:
+    """Why a media file is unusable: decoded when ``deep``, else only its presence."""
+    if not deep:
+        return None if path.is_file() else f"missing {modality} file"
     check = {"image": image_error, "audio": audio_error, "video": video_error}[modality]
     return check(path)

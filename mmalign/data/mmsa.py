@@ -102,9 +102,10 @@ def features(seq: np.ndarray, length: int, report: Report) -> np.ndarray:
 def read_mmsa(root: Path, file: str, report: Report) -> dict[str, list[Sample]]:
     """Samples per split with raw inputs; bad lengths or labels are reported and skipped."""
     obj = load_pickle(root / file, file)
+    checked = {key: validated(obj[key], file, key) for _, key in SPLITS}  # all before any sample
     out: dict[str, list[Sample]] = {}
     for split, key in SPLITS:
-        arr = validated(obj[key], file, key)
+        arr = checked[key]
         out[split] = []
         for i in range(len(arr["id"])):
             sid, where = str(arr["id"][i]), f"{key}[{i}] id {arr['id'][i]}"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from mmalign.data.base import DataTask
-from mmalign.data.media import image_error
+from mmalign.data.media import media_error
 from mmalign.data.report import DataFileError, Report
 from mmalign.data.splits import id_key, seeded_split
 from mmalign.data.textio import decode, read_text
@@ -107,7 +107,7 @@ def read_mvsa(root: Path, annotators: int, report: Report, deep: bool) -> list[S
             continue
         text = read_text(root / "data" / f"{sid}.txt", report, f"data/{sid}.txt")
         image = root / "data" / f"{sid}.jpg"
-        error = image_error(image) if deep else (None if image.is_file() else "missing image")
+        error = media_error("image", image, deep)
         if error is not None:
             report.problem(f"data/{sid}.jpg", error)
         if text is None or error is not None:
@@ -152,7 +152,7 @@ def read_clmlf(root: Path, split_dir: Path, report: Report, deep: bool) -> dict[
                 report.problem(rel, f"entry {i} (id {sid}): empty text")
                 continue
             image = root / "data" / f"{sid}.jpg"
-            error = image_error(image) if deep else (None if image.is_file() else "missing image")
+            error = media_error("image", image, deep)
             if error is not None:
                 report.problem(f"data/{sid}.jpg", error)
                 continue

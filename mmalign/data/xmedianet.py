@@ -77,9 +77,7 @@ def read_list(
             if value is None:
                 continue
         else:
-            error = media_error(modality, file) if deep else None
-            if error is None and not file.is_file():
-                error = f"missing {modality} file"
+            error = media_error(modality, file, deep)
             if error is not None:
                 report.problem(f"{modality}/{name}", error)
                 continue

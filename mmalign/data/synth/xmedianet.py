@@ -133,7 +133,8 @@ class SynthXMediaNet(EmbeddedTask):
         bundled = load_digits()
         by_digit = {d: bundled.images[bundled.target == d] for d in range(10)}
         counts = {"text": cfg.per_category, "image": cfg.per_category}
-        counts |= {"audio": max(cfg.per_category // 4, 3), "video": max(cfg.per_category // 4, 3)}
+        clips = max(cfg.per_category // 4, 1)
+        counts |= {"audio": clips, "video": clips}
         ext = {"text": "txt", "image": "jpg", "audio": "wav", "video": "mp4"}
         (out / "list").mkdir()
         (out / "list" / "categories.txt").write_text("\n".join(self.categories) + "\n")
