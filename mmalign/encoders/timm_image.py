@@ -141,6 +141,10 @@ class TimmImageEncoder(EncoderBase):
         self.transform: ImageTransform = resolve_transform(config, data_cfg)
         self._weight_files = list(weight_files)
         self._root = root
+        if not is_vit(model):
+            # convolutions run about 1.5x faster channels-last on CPUs (oneDNN), and
+            # as fast or faster on GPUs; the features are the same up to rounding
+            model.to(memory_format=torch.channels_last)
         self.set_trainable(trainable)
 
     @property
@@ -190,7 +194,7 @@ class TimmImageEncoder(EncoderBase):
                         f"{self.name}: keep (patch selection) needs a ViT, "
                         f"not {type(self.model).__name__}"
                     )
-                fmap = self.model.forward_features(x)
+                fmap = self.model.forward_features(x.contiguous(memory_format=torch.channels_last))
                 pooled = self.model.forward_head(fmap, pre_logits=True)
                 if fmap.ndim == 4:
                     if getattr(self.model, "output_fmt", "NCHW") == "NHWC":

@@ -54,13 +54,21 @@ def test_full_size_parameter_counts() -> None:
     assert gte.config.num_hidden_layers == 12 and gte.config.hidden_size == 768
 
 
-def test_bert_random_full_size_gives_layers_9_to_12() -> None:
+def test_bert_random_gives_layers_9_to_12(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The random path with the embedded tokenizer; the network is shrunk in width only
+    (the full-size architecture is counted above)."""
+    from transformers import BertConfig, BertModel
+
+    small = BertConfig(hidden_size=32, num_attention_heads=2, intermediate_size=64)
+    monkeypatch.setattr(
+        BertBaseUncasedEncoder, "random_model", classmethod(lambda cls: BertModel(small))
+    )
     enc = BertBaseUncasedEncoder(BertBaseConfig(weights="random", layers=[9, 10, 11, 12]))
-    assert enc.out_dim == 768 and enc.num_layers == 12
+    assert enc.num_layers == 12
     ids = enc.preprocess("Hello, World")
     assert ids.tolist() == [101, 7592, 1010, 2088, 102]  # bert-base-uncased WordPiece ids
     feats = enc(enc.collate([ids, enc.preprocess("a much longer sentence than that")]))
-    assert feats["layers"].shape == (2, 4, feats["tokens"].shape[1], 768)
+    assert feats["layers"].shape == (2, 4, feats["tokens"].shape[1], 32)
     torch.testing.assert_close(feats["layers"][:, 3], feats["tokens"])
     torch.testing.assert_close(feats["pooled"], feats["tokens"][:, 0])
 
@@ -116,8 +124,10 @@ def test_resnet50_from_the_torch_hub_cache(isolated_caches: Path) -> None:
         expected = body(x)
     feats = enc(x)
     assert feats["tokens"].shape == (1, 4, 2048)
-    torch.testing.assert_close(feats["tokens"], expected.flatten(2).transpose(1, 2))
-    torch.testing.assert_close(feats["pooled"], expected.mean((2, 3)))
+    # channels-last convolutions round differently: compare at float32 noise level
+    tokens = expected.flatten(2).transpose(1, 2)
+    torch.testing.assert_close(feats["tokens"], tokens, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(feats["pooled"], expected.mean((2, 3)), rtol=1e-4, atol=1e-3)
     assert enc.frozen and enc.out_dim == 2048
 
 
