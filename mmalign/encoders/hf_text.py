@@ -117,12 +117,32 @@ def load_folder(folder: Path, trust_remote_code: bool = False) -> tuple[nn.Modul
         tokenizer = transformers.AutoTokenizer.from_pretrained(
             folder, local_files_only=True, trust_remote_code=trust_remote_code
         )
-        model = transformers.AutoModel.from_pretrained(
-            folder, local_files_only=True, trust_remote_code=trust_remote_code
+        model, info = transformers.AutoModel.from_pretrained(
+            folder,
+            local_files_only=True,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"cannot load the Hugging Face model in {folder}: {exc}") from None
+    check_loading_info(info, folder)
     return model, tokenizer
+
+
+def check_loading_info(info: dict[str, Any], folder: Path) -> None:
+    """Refuse a checkpoint that left weights randomly initialised.
+
+    transformers only warns about missing or mis-shaped weights; features from such a
+    model would be silently meaningless. The pooler is exempt: no encoder here uses it
+    and sentence-embedding checkpoints often drop it.
+    """
+    missing = [k for k in info.get("missing_keys", []) if "pooler" not in k]
+    mismatched = list(info.get("mismatched_keys", []))
+    if missing or mismatched:
+        raise ConfigError(
+            f"the weights in {folder} do not fit the model its config.json describes: "
+            f"missing {sorted(missing)[:5]}, mis-shaped {mismatched[:5]}"
+        )
 
 
 class HFTextEncoderBase(EncoderBase):

@@ -102,10 +102,15 @@ def read_hf_folder(folder: Path) -> dict[str, Tensor]:
     its own checkpoint-name conversions apply)."""
     from transformers import IJepaModel
 
+    from mmalign.encoders.hf_text import check_loading_info
+
     try:
-        model = IJepaModel.from_pretrained(folder, local_files_only=True)
+        model, info = IJepaModel.from_pretrained(
+            folder, local_files_only=True, output_loading_info=True
+        )
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the I-JEPA model in {folder}: {exc}") from None
+    check_loading_info(info, folder)
     return hf_ijepa_to_timm(model.state_dict())
 
 

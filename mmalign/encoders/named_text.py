@@ -29,6 +29,7 @@ from mmalign.encoders.hf_text import (
     HFTextEncoderBase,
     Pooling,
     TextConfig,
+    check_loading_info,
     folder_files,
     load_folder,
 )
@@ -221,10 +222,14 @@ class GteBaseEncoder(NamedTextEncoder):
         from transformers import AutoTokenizer, GteModel
 
         try:
-            model = GteModel.from_pretrained(
-                folder, config=gte_config_from_new(raw), local_files_only=True
+            model, info = GteModel.from_pretrained(
+                folder,
+                config=gte_config_from_new(raw),
+                local_files_only=True,
+                output_loading_info=True,
             )
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load gte-base from {folder}: {exc}") from None
+        check_loading_info(info, folder)
         return model, tokenizer

@@ -92,3 +92,14 @@ def test_trainable_text_encoder_gets_gradients(tiny_bert: Path) -> None:
     enc(enc.collate([enc.preprocess("the cat")]))["pooled"].sum().backward()
     grads = [p.grad for p in enc.parameters() if p.grad is not None]
     assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tiny_bert: Path) -> None:
+    """transformers would only warn and leave layers 5-6 random; that must be an error."""
+    import json
+
+    config = json.loads((tiny_bert / "config.json").read_text())
+    config["num_hidden_layers"] = 6
+    (tiny_bert / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="do not fit"):
+        HFTextEncoder(HFTextConfig(model=str(tiny_bert)))
