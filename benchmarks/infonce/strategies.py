@@ -99,6 +99,7 @@ def table(rows: list[dict[str, Any]], scenarios: list[str], seeds: list[int]) ->
         ("test", "mean_r@10"),
         ("test", "tri_pairs_r@10"),
         ("test", "mean_any_r@10"),
+        ("test", "mean_r@1"),
         ("train", "mean_r@10"),
         ("train", "tri_pairs_r@10"),
     ]
@@ -114,7 +115,8 @@ def table(rows: list[dict[str, Any]], scenarios: list[str], seeds: list[int]) ->
         "",
         f"Recall@10 as mean ± sample std over seeds {seeds}. `mean_r@10`: all ordered pairs "
         "of the scenario's modalities; `tri_pairs_r@10`: the six text/image/audio pairs "
-        "every scenario shares; `mean_any_r@10`: each query modality against any item.",
+        "every scenario shares; `mean_any_r@10`: each query modality against any item; "
+        "`mean_r@1`: recall@1 over all ordered pairs.",
     ]
     return "\n".join(lines)
 
@@ -126,7 +128,13 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=DEFAULT)
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--table", type=Path, help="only re-print the table of a saved JSON")
     args = parser.parse_args()
+    if args.table:
+        saved = json.loads(args.table.read_text())
+        names = list(dict.fromkeys(r["scenario"] for r in saved["runs"]))
+        print(table(saved["runs"], names, saved["seeds"]))
+        return
     sets = parse_sets(args.sets)
     rows = run_all(args.task, args.scenarios, args.seeds, sets)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -24,10 +24,11 @@ from mmalign_infonce.heads import ProjectionHeads, ProjectionHeadsConfig
 from mmalign_infonce.objective import NModalInfoNCE, NModalInfoNCEConfig
 from mmalign_infonce.sampling import Strategy, make_loader
 
+#: frozen embedded backbones (audio-mel has no published weights: frozen random features)
 EMBEDDED_ENCODERS = {
     "text": EncoderRef(name="minilm-l6"),
     "image": EncoderRef(name="efficientnet-lite0"),
-    "audio": EncoderRef(name="audio-mel"),
+    "audio": EncoderRef(name="audio-mel", config={"trainable": False}),
     "video": EncoderRef(name="video-frames"),
 }
 
