@@ -1,6 +1,7 @@
 """``tecafn`` on the real-format readers: tiny MMSA pickles for CMU-MOSI, CMU-MOSEI
 and UR-FUNNY, read through the task readers, text through the embedded MiniLM."""
 
+import json
 import pickle
 from pathlib import Path
 
@@ -57,3 +58,27 @@ def test_tecafn_runs_on_the_mmsa_reader_fixtures(task, tmp_path, mmalign_home):
         assert np.isfinite(test["mae"])
     stage = result.extra["stages"]["train"]
     assert stage["history"][0]["train_replaced_audio"] >= 0.0
+
+
+@pytest.mark.slow
+def test_bert_base_text_encoder_by_name(tmp_path, mmalign_home):
+    """The paper's text encoder by name (random full-size weights: none ship here)."""
+    write_mmsa(tmp_path / "mosi", *FEATURE_DIMS["cmu-mosi"])
+    sets = {
+        "train.epochs": 1,
+        "encoders.text.name": "bert-base-uncased",
+        "encoders.text.config.weights": "random",
+    }
+    result = execute(
+        RunRequest(
+            method="tecafn",
+            task="cmu-mosi",
+            size="tiny",
+            sets=sets,
+            data_dir=tmp_path / "mosi",
+            quiet=True,
+        )
+    )
+    params = json.loads((result.run_dir / "metrics.json").read_text())["params"]["train"]
+    assert params["encoder.text"]["frozen"] > 100_000_000  # BERT-base, kept frozen
+    assert np.isfinite(result.metrics["test"]["mae"])
