@@ -131,13 +131,11 @@ class TimmImageEncoder(EncoderBase):
         weight_files: Sequence[Path] = (),
         root: Path | None = None,
         trainable: bool = False,
-        defaults: Mapping[str, Any] | None = None,
     ) -> None:
         import timm
 
         self.model = model
         data_cfg = timm.data.resolve_data_config({}, model=model)
-        data_cfg.update(defaults or {})
         self.transform: ImageTransform = resolve_transform(config, data_cfg)
         self._weight_files = list(weight_files)
         self._root = root
