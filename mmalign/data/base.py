@@ -51,7 +51,7 @@ class DataTask(Task):
         if src is not None and src.files:
             how = f"Get it with `mmalign data fetch {self.name}` (or pass --data-dir)."
         else:
-            request = src.request if src is not None and src.request else "see docs/datasets.md"
+            request = src.request if src is not None and src.request else "see docs/datasets.md."
             how = (
                 f"`mmalign data fetch {self.name}` cannot download it (no public URL): "
                 f"{request} Then put it there or pass --data-dir."
@@ -65,9 +65,11 @@ class DataTask(Task):
             raise DataError(self.missing_message())
         report = Report()
         splits = self.read(report, deep=False)
-        if not any(splits.values()):
+        if not splits.get("train"):
             detail = "; ".join(f"{p['file']}: {p['error']}" for p in report.problems[:5])
-            raise DataError(f"Task '{self.name}' found no usable samples in {self.root}. {detail}")
+            raise DataError(
+                f"Task '{self.name}' found no usable training samples in {self.root}. {detail}"
+            )
         return TaskData(
             splits=splits,
             label_names=self.data_label_names(),

@@ -118,7 +118,7 @@ def test_multi_majority_vote_counts(tmp_path: Path) -> None:
 
 def test_single_reader_refuses_multi_lines(tmp_path: Path) -> None:
     write_mvsa_multi(tmp_path / "multi")
-    with pytest.raises(DataError, match="found no usable samples") as err:
+    with pytest.raises(DataError, match="found no usable training samples") as err:
         MVSASingle(data_dir=tmp_path / "multi").load()
     assert "line 2: expected 1 'text,image' annotation after the id, found 3" in str(err.value)
 

@@ -67,7 +67,7 @@ def write_pair(out: Path, sid: int, seed: int) -> str:
 
 
 class SynthSentimentConfig(StrictModel):
-    """``pairs`` raw pairs are written; about 5% are clashes the MVSA rules drop."""
+    """``pairs`` raw pairs are written; about 7% are clashes the MVSA rules drop."""
 
     seed: int = 0
     pairs: int = 1260
