@@ -7,6 +7,8 @@ done), then prints a markdown table averaged over seeds::
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sppscl/ablations.py \\
         --task synth-sentiment --seeds 0 1 --configs full w/o-inter w/o-intra ce-only
     .venv/bin/python benchmarks/sppscl/ablations.py --task synth-sentiment --table
+    # the same sweep with other settings for every configuration, kept apart by a tag:
+    ... ablations.py --set train.lr=1e-3 --tag lr1e-3
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
+from mmalign.config import parse_sets
 from mmalign.runner import RunRequest, execute
 
 RESULTS = Path(__file__).parent / "results"
@@ -29,24 +32,26 @@ CONFIGS: dict[str, dict[str, object]] = {
     "w/o-intra": {"intra": False},
     "ce-only": {"intra": False, "inter": False},
     "inter-every-step": {"intra": False, "two_step": False},
+    "alpha=1": {"alpha": 1.0},
+    "step-2-always": {"alpha": 100.0},
     "cmf-sample": {"cmf": "sample"},
     "cmf-none": {"cmf": "none"},
     "unmasked-padding": {"mask_padding": False},
     "paper-losses": {"variant": "paper"},
+    "ha-mean": {"ha_summary": "mean"},
 }
 
 
-def run_one(task: str, name: str, seed: int) -> dict[str, object]:
+def run_one(task: str, name: str, seed: int, extra: dict[str, object]) -> dict[str, object]:
     started = time.time()
-    result = execute(
-        RunRequest(method="spp-scl", task=task, seed=seed, sets=dict(CONFIGS[name]), quiet=True)
-    )
+    sets = {**extra, **CONFIGS[name]}
+    result = execute(RunRequest(method="spp-scl", task=task, seed=seed, sets=sets, quiet=True))
     stage = result.extra["stages"]["train"]
     report = stage["report"]
     return {
         "config": name,
         "seed": seed,
-        "sets": CONFIGS[name],
+        "sets": sets,
         "n_test": int(result.extra["stages"]["train"]["report"]["distances"]["n"]),
         "test": result.metrics["test"],
         "validation": result.metrics["validation"],
@@ -93,14 +98,18 @@ def main() -> None:
     parser.add_argument("--task", default="synth-sentiment")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--set", dest="sets", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides applied to every configuration")
+    parser.add_argument("--tag", default="", help="suffix of the results file")
     parser.add_argument("--table", action="store_true", help="only print the table")
     args = parser.parse_args()
-    out = RESULTS / f"{args.task}.jsonl"
+    extra = parse_sets(args.sets)
+    out = RESULTS / f"{args.task}{'-' + args.tag if args.tag else ''}.jsonl"
     if not args.table:
         RESULTS.mkdir(exist_ok=True)
         for seed in args.seeds:
             for name in args.configs:
-                row = run_one(args.task, name, seed)
+                row = run_one(args.task, name, seed, extra)
                 with out.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(f"{name} seed {seed}: acc {row['test']['acc']:.3f} ({row['wall_s']} s)",

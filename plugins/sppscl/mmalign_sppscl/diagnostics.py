@@ -51,22 +51,29 @@ def collect(
     return {k: torch.cat(v)[inverse] for k, v in parts.items()}
 
 
-def pair_distances(img: Tensor, txt: Tensor, labels: Tensor) -> dict[str, Tensor]:
-    """Every same-label distance: image-image and text-text pairs ``i != j``,
-    image-text pairs ``(i, j)`` including the sample's own pair ``i = j``."""
-    same = labels[:, None] == labels[None, :]
-    off_diagonal = same & ~torch.eye(len(labels), dtype=torch.bool)
+def pair_distances(
+    img: Tensor, txt: Tensor, labels: Tensor, same: bool = True
+) -> dict[str, Tensor]:
+    """Every same-label (or, ``same=False``, different-label) distance: image-image and
+    text-text pairs ``i != j``, image-text pairs ``(i, j)`` including ``i = j``."""
+    match = labels[:, None] == labels[None, :]
+    if not same:
+        match = ~match
+    off_diagonal = match & ~torch.eye(len(labels), dtype=torch.bool)
     return {
         "IID": torch.cdist(img, img)[off_diagonal],
         "TTD": torch.cdist(txt, txt)[off_diagonal],
-        "ITD": torch.cdist(img, txt)[same],
+        "ITD": torch.cdist(img, txt)[match],
     }
+
+
+def _means(d: dict[str, Tensor]) -> dict[str, float]:
+    return {k: float(v.mean()) if len(v) else float("nan") for k, v in d.items()}
 
 
 def mean_distances(img: Tensor, txt: Tensor, labels: Tensor) -> dict[str, float]:
     """IID, TTD, ITD means and their spread ``(max - min) / mean`` (0 = balanced)."""
-    d = pair_distances(img, txt, labels)
-    means = {k: float(v.mean()) if len(v) else float("nan") for k, v in d.items()}
+    means = _means(pair_distances(img, txt, labels))
     values = np.array(list(means.values()))
     means["spread"] = float((values.max() - values.min()) / values.mean())
     return means
@@ -75,7 +82,8 @@ def mean_distances(img: Tensor, txt: Tensor, labels: Tensor) -> dict[str, float]
 def distance_report(
     img: Tensor, txt: Tensor, labels: Tensor, label_names: Sequence[str]
 ) -> dict[str, Any]:
-    """IID/TTD/ITD on normalised and raw embeddings, overall and per class."""
+    """IID/TTD/ITD on normalised and raw embeddings, overall and per class, and the
+    same three means over different-label pairs for scale (normalised)."""
     unit_img = torch.nn.functional.normalize(img, dim=-1)
     unit_txt = torch.nn.functional.normalize(txt, dim=-1)
     per_class = {}
@@ -88,6 +96,7 @@ def distance_report(
         "normalized": mean_distances(unit_img, unit_txt, labels),
         "raw": mean_distances(img, txt, labels),
         "per_class_normalized": per_class,
+        "other_label_normalized": _means(pair_distances(unit_img, unit_txt, labels, same=False)),
     }
 
 
