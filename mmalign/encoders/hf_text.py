@@ -80,7 +80,7 @@ def resolve_model_folder(encoder: str, model: str, hub_ids: Sequence[str] = ()) 
     if model:
         path = Path(model).expanduser()
         if path.exists() or path.is_absolute() or model.startswith("."):
-            problems = locate.check_hf_folder(encoder, path, needs_tokenizer=True)
+            problems = locate.check_hf_folder(path, needs_tokenizer=True)
             if not problems:
                 return path
             raise locate.WeightsNotFoundError(
@@ -97,7 +97,7 @@ def resolve_model_folder(encoder: str, model: str, hub_ids: Sequence[str] = ()) 
         if snap is None:
             looked.append(f"{locate.hf_repo_dir(hub_id)}/snapshots/*/config.json (absent)")
             continue
-        problems = locate.check_hf_folder(encoder, snap, needs_tokenizer=True)
+        problems = locate.check_hf_folder(snap, needs_tokenizer=True)
         if not problems:
             return snap
         looked += problems

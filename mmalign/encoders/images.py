@@ -134,8 +134,3 @@ def resolve_transform(config: ImageConfig, defaults: dict[str, Any]) -> ImageTra
         mean=config.mean or tuple(defaults["mean"]),
         std=config.std or tuple(defaults["std"]),
     )
-
-
-def stack_images(items: list[Tensor]) -> Tensor:
-    """Collate preprocessed images into one [B, 3, H, W] batch."""
-    return torch.stack(items)

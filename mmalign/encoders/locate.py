@@ -121,7 +121,7 @@ def hf_weight_files(folder: Path) -> list[Path]:
     return []
 
 
-def check_hf_folder(encoder: str, folder: Path, needs_tokenizer: bool) -> list[str]:
+def check_hf_folder(folder: Path, needs_tokenizer: bool) -> list[str]:
     """What a Hugging Face model folder lacks, as readable lines (empty when complete)."""
     problems = []
     if not folder.is_dir():

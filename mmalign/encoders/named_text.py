@@ -161,7 +161,7 @@ class NamedTextEncoder(HFTextEncoderBase):
     def find_folder(self, path: str | None) -> Path:
         if path:
             folder = Path(path).expanduser()
-            problems = locate.check_hf_folder(self.name, folder, needs_tokenizer=True)
+            problems = locate.check_hf_folder(folder, needs_tokenizer=True)
             if not problems:
                 return folder
             raise not_found(
@@ -176,7 +176,7 @@ class NamedTextEncoder(HFTextEncoderBase):
             if snap is None:
                 looked.append(f"{locate.hf_repo_dir(hub_id)}/snapshots/*/config.json")
                 continue
-            problems = locate.check_hf_folder(self.name, snap, needs_tokenizer=True)
+            problems = locate.check_hf_folder(snap, needs_tokenizer=True)
             if not problems:
                 return snap
             looked += problems

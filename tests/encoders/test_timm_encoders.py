@@ -142,3 +142,25 @@ def test_keep_needs_a_vit() -> None:
     assert not enc.supports_keep
     with pytest.raises(ConfigError, match="ViT"):
         enc(torch.randn(1, 3, 64, 64), keep=torch.zeros(1, 2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("interpolation", ["bicubic", "bilinear"])
+def test_image_transform_equals_torchvision(interpolation: str) -> None:
+    """The hand-written transform is torchvision's Resize + CenterCrop + Normalize."""
+    from torchvision import transforms as T
+
+    from mmalign.encoders.images import ImageTransform
+
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 255, (301, 457, 3), dtype=np.uint8))
+    ours = ImageTransform(96, 0.875, interpolation, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
+    mode = getattr(T.InterpolationMode, interpolation.upper())
+    theirs = T.Compose(
+        [
+            T.Resize(int(96 / 0.875), interpolation=mode),
+            T.CenterCrop(96),
+            T.ToTensor(),
+            T.Normalize((0.5, 0.4, 0.3), (0.2, 0.25, 0.3)),
+        ]
+    )
+    torch.testing.assert_close(ours(image), theirs(image))
