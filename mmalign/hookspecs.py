@@ -25,6 +25,7 @@ def mmalign_register(registry: RegistryView) -> None:
 
     Call ``registry.add(kind, name, obj, summary=None)`` once per component, where
     ``kind`` is one of ``encoder``, ``fusion``, ``objective``, ``task``, ``method``,
-    ``metric`` or ``collator`` (something that adds to batches, e.g. mask sampling). The registration is attributed to the calling plugin, so
-    ``mmalign list`` can say where every name came from.
+    ``metric`` or ``collator`` (something that adds to batches, e.g. mask sampling).
+    The registration is attributed to the calling plugin, so ``mmalign list`` can say
+    where every name came from.
     """

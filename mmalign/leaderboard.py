@@ -17,7 +17,6 @@ from rich.table import Table
 from mmalign import paths
 
 
-
 @dataclass
 class Row:
     method: str

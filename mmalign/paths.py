@@ -50,5 +50,6 @@ def task_data_dir(task: str, override: Path | None = None) -> Path:
 
 def registry_file() -> Path:
     """``registry.toml``: inside the installed package, or at the source tree's root."""
-    packaged = Path(__file__).resolve().parent / "registry.toml"
-    return packaged if packaged.exists() else Path(__file__).resolve().parent.parent / "registry.toml"
+    here = Path(__file__).resolve().parent
+    packaged = here / "registry.toml"
+    return packaged if packaged.exists() else here.parent / "registry.toml"

@@ -49,7 +49,8 @@ def site(tmp_path, monkeypatch, mmalign_home):
     path.mkdir()
     monkeypatch.syspath_prepend(str(path))
     yield path
-    for name in [m for m in sys.modules if m.startswith(("my_plugin", "broken", "dup", "typo", "local_plugin"))]:
+    ours = ("my_plugin", "broken", "dup", "typo", "local_plugin")
+    for name in [m for m in sys.modules if m.startswith(ours)]:
         del sys.modules[name]
 
 

@@ -7,8 +7,8 @@ import json
 import logging
 import platform
 import time
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
