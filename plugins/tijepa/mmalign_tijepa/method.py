@@ -140,6 +140,8 @@ class TIJEPA(Method):
             raise ConfigError(
                 f"ti-jepa probes image-text tasks; '{task.name}' offers {list(task.modalities)}"
             )
+        if task.label_type not in ("classification", "regression"):
+            raise ConfigError(f"ti-jepa probes a labelled task; '{task.name}' has no labels")
         paper = cfg.context_path == "paper" and supports_patch_selection(cfg.encoders[image])
         if cfg.context_path == "paper" and not paper:
             log.warning(
@@ -150,8 +152,6 @@ class TIJEPA(Method):
         refs = dict(cfg.encoders)
         if paper:
             refs[image] = refs[image].model_copy(update={"inputs": True})
-        if task.label_type not in ("classification", "regression"):
-            raise ConfigError(f"ti-jepa probes a labelled task; '{task.name}' has no labels")
         collator = MultiblockMaskCollator(cfg.masks.model_copy(update={"modality": image}))
         pretrained: dict[str, TIJEPAModel] = {}
 
