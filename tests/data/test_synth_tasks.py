@@ -71,7 +71,7 @@ def test_mosi_pickle_and_its_cues(tmp_path: Path) -> None:
         [s.inputs["audio"][:, :4].mean() + s.inputs["video"][:, :5].mean() for s in samples]
     )
     inside = np.abs([s.label for s in samples]) < 2.9  # clipping hides the cues at the ends
-    assert np.corrcoef(residual[inside], cues[inside])[0, 1] > 0.9
+    assert np.corrcoef(residual[inside], cues[inside])[0, 1] > 0.8
 
 
 def test_xmedianet_layout_and_cues(tmp_path: Path) -> None:

@@ -1,11 +1,12 @@
 """``synth-mosi``: text-audio-video sentiment regression written as an MMSA pickle.
 
-The score is ``0.9 * text polarity + 0.6 * audio cue + 0.6 * video cue`` clipped to
-[-3, 3] and rounded to 0.2. The transcript says how positive the speaker is in
-five coarse steps; the fine-grained intensity, which two clips with the same words
-differ by, is only in the audio features (pitch/energy channels) and the video
-features (smile channels). A text-only model is therefore left with an MAE near
-0.4, while one using all three modalities can approach 0.1.
+The score is ``0.9 * text polarity + 0.6 * audio cue + 0.6 * video cue`` plus a
+little annotator noise, clipped to [-3, 3] and rounded to 0.2. The transcript says
+how positive the speaker is in five coarse steps; the fine-grained intensity, which
+two clips with the same words differ by, is only in the audio features (pitch/energy
+channels) and the video features (smile channels, over a per-person baseline). A text-only model is
+therefore left with an MAE near 0.45, while one using all three modalities can get
+below 0.2.
 """
 
 from __future__ import annotations
@@ -71,11 +72,12 @@ def sample(rng: np.random.Generator) -> tuple[str, np.ndarray, np.ndarray, float
     audio = rng.normal(0, 0.5, (ta, AUDIO_DIM)).astype(np.float32)
     wobble = np.sin(np.linspace(0, rng.uniform(2, 8), ta))[:, None]
     audio[:, :4] += audio_cue + 0.3 * wobble  # pitch / energy: the fine-grained intensity
-    audio[:, 4:8] += 0.25 * polarity  # prosody loosely follows the words
+    audio[:, 4:8] += 0.1 * polarity + rng.normal(0, 0.3)  # prosody follows the words, loosely
     vision = rng.normal(0, 0.5, (tv, VISION_DIM)).astype(np.float32)
-    vision[:, :5] += video_cue  # smile action units
+    vision[:, :5] += video_cue + rng.normal(0, 0.2)  # smile units, over the person's baseline
     vision[:, 5:10] += rng.normal(0, 0.3, 5)  # head pose: a per-clip constant, no signal
-    score = float(np.clip(0.9 * polarity + 0.6 * audio_cue + 0.6 * video_cue, -3, 3))
+    agreement = rng.normal(0, 0.15)  # annotators never agree exactly
+    score = float(np.clip(0.9 * polarity + 0.6 * audio_cue + 0.6 * video_cue + agreement, -3, 3))
     return text, audio, vision, round(score * 5) / 5
 
 
@@ -141,6 +143,7 @@ class SynthMOSI(EmbeddedTask):
     label_type = "regression"
     metrics = REGRESSION_METRICS
     higher_is_better = False
+    generator_version = 2
 
     def generate(self, out: Path) -> None:
         cfg = self.config
