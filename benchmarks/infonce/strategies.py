@@ -11,8 +11,8 @@ mean ± sample std over seeds, averaged over
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/infonce/strategies.py \\
         [--task synth-xmedianet] [--seeds 0 1 2] [--scenarios ...] [--set key=value ...]
 
-Writes ``strategies-<task>.json`` (every run's recall tables, epochs, wall time) and
-``strategies-<task>.md`` (the table) into ``--out`` (default: ``results/`` here).
+Writes ``strategies-<task>[-<task settings>].json`` (every run's recall tables,
+epochs, wall time) and ``.md`` (the table) into ``--out`` (default: ``results/`` here).
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ def main() -> None:
     sets = parse_sets(args.sets)
     rows = run_all(args.task, args.scenarios, args.seeds, sets)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"strategies-{args.task}"
+    task_sets = "".join(f"-{k[5:]}{v}" for k, v in sets.items() if k.startswith("task."))
+    stem = args.out / f"strategies-{args.task}{task_sets}"
     stem.with_suffix(".json").write_text(
         json.dumps({"task": args.task, "seeds": args.seeds, "sets": sets, "runs": rows}, indent=1)
     )
