@@ -27,6 +27,8 @@ class RunConfig(StrictModel):
     size: str
     seed: int = 0
     method_config: dict[str, Any]
+    #: the user's own overrides (file and --set), kept to label variants
+    overrides: dict[str, Any] = {}
 
 
 def parse_value(text: str) -> Any:

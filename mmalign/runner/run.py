@@ -98,6 +98,11 @@ def component_parameters(
     return out
 
 
+def variant_label(overrides: dict[str, Any]) -> str:
+    """The user's overrides as a short label, so leaderboards never merge variants."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+
+
 def _resolve_run_dir(ref: str) -> Path:
     path = Path(ref).expanduser()
     if path.is_dir() and (path / "run.json").exists():
@@ -139,6 +144,7 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
         size=size,
         seed=req.seed,
         method_config={"method": cfg.model_dump(mode="json"), "task": task_sets},
+        overrides=sets,
     )
     return method, run_cfg, cfg
 
@@ -272,6 +278,7 @@ def execute(req: RunRequest) -> RunResult:
     finally:
         distributed.shutdown(dist)
     metrics, params, extra, skipped = result
+    extra["variant"] = variant_label(run_cfg.overrides)
     wall = time.time() - started
     if store:
         atomic.write_text(
