@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from mmalign import paths
 from mmalign.errors import DataError
 
 REGISTRY_ENV = "MMALIGN_REGISTRY"
@@ -46,9 +47,9 @@ class Source:
 
 
 def registry_file() -> Path:
-    """``MMALIGN_REGISTRY``, else the ``registry.toml`` beside the package."""
+    """``MMALIGN_REGISTRY``, else the packaged or source-tree ``registry.toml``."""
     env = os.environ.get(REGISTRY_ENV)
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "registry.toml"
+    return Path(env) if env else paths.registry_file()
 
 
 def _download(task: str, raw: dict[str, Any]) -> Download:
