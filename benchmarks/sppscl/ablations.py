@@ -74,8 +74,8 @@ def mean_sd(values: list[float]) -> str:
 def table(rows: list[dict]) -> str:
     """Markdown: one line per configuration, mean ± sd over its seeds."""
     lines = [
-        "| config | seeds | acc | F1 (weighted) | gate fired | IID | TTD | ITD | spread |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| config | seeds | acc | F1 weighted | F1 macro | gate fired | IID | TTD | ITD | spread |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in CONFIGS:
         group = [r for r in rows if r["config"] == name]
@@ -86,6 +86,7 @@ def table(rows: list[dict]) -> str:
         cells = [
             mean_sd([r["test"]["acc"] for r in group]),
             mean_sd([r["test"]["f1_weighted"] for r in group]),
+            mean_sd([r["test"]["f1_macro"] for r in group]),
             mean_sd(gates) if gates else "—",
             *(mean_sd([x[k] for x in d]) for k in ("IID", "TTD", "ITD", "spread")),
         ]

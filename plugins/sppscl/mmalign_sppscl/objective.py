@@ -71,6 +71,7 @@ class SPPSCLObjective(Objective):
         return inter_supcon(emb["image"], emb["text"], labels, cfg.tau, cfg.variant)
 
     def total(self, terms: dict[str, Tensor]) -> Tensor:
+        """``λ·CE`` plus every other term, unweighted (eq. 7)."""
         return sum(
             (self.config.ce_weight * v if k == "ce" else v for k, v in terms.items()),
             start=torch.zeros((), device=terms["ce"].device),
