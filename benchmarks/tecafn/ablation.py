@@ -73,6 +73,7 @@ def run_all(
                     "label": label,
                     "seed": seed,
                     "run_id": result.run_id,
+                    "data": stage.get("source", ""),
                     "test": result.metrics["test"],
                     "validation": result.metrics["validation"],
                     "epochs_run": stage.get("epochs_run"),
