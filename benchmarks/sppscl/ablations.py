@@ -72,10 +72,13 @@ def mean_sd(values: list[float]) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: one line per configuration, mean ± sd over its seeds."""
+    """Markdown: one line per configuration, mean ± sd over its seeds. IID/TTD/ITD are
+    same-label means on normalised embeddings; the last column is ITD over
+    different-label pairs (runs that recorded it), the scale ITD should be below."""
     lines = [
-        "| config | seeds | acc | F1 weighted | F1 macro | gate fired | IID | TTD | ITD | spread |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| config | seeds | acc | F1 weighted | F1 macro | gate fired | IID | TTD | ITD "
+        "| spread | ITD other label |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in CONFIGS:
         group = [r for r in rows if r["config"] == name]
@@ -83,12 +86,18 @@ def table(rows: list[dict]) -> str:
             continue
         d = [r["distances"]["normalized"] for r in group]
         gates = [r["gate"]["fraction"] for r in group if r["gate"]]
+        other = [
+            r["distances"]["other_label_normalized"]["ITD"]
+            for r in group
+            if "other_label_normalized" in r["distances"]
+        ]
         cells = [
             mean_sd([r["test"]["acc"] for r in group]),
             mean_sd([r["test"]["f1_weighted"] for r in group]),
             mean_sd([r["test"]["f1_macro"] for r in group]),
             mean_sd(gates) if gates else "—",
             *(mean_sd([x[k] for x in d]) for k in ("IID", "TTD", "ITD", "spread")),
+            f"{mean_sd(other)} ({len(other)})" if other else "—",
         ]
         lines.append(f"| {name} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -138,7 +138,9 @@ class SPPSCLObjective(Objective):
                 "fired": self.gate_fired,
                 "fraction": self.gate_fired / max(self.gate_checks, 1),
             }
-        title = f"SPP-SCL on {task.name}"
+        inter = "gated inter" if cfg.two_step else "inter"
+        losses = ["CE"] + ["intra"] * cfg.intra + [inter] * cfg.inter
+        title = f"SPP-SCL on {task.name}: " + " + ".join(losses)
         hist = run_dir / "sppscl-distances.png"
         diagnostics.distance_histogram(res["image"], res["text"], labels, hist, title)
         out["distances_png"] = str(hist)
