@@ -21,6 +21,7 @@ def test_trains_far_above_chance_and_records_a_row(toy_plugin, run_method):
     assert row["params"]["train"]["encoder.a"]["trainable"] == 0
     assert row["device"] == "cpu" and row["versions"]["torch"].startswith("2.11")
     assert (result.run_dir / "run.json").exists() and (result.run_dir / "metrics.json").exists()
+    assert not list(result.run_dir.glob("*.ckpt"))  # resume checkpoints go once completed
 
 
 def test_cpu_runs_are_bit_for_bit_repeatable(toy_plugin, run_method):

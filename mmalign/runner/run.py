@@ -296,6 +296,8 @@ def execute(req: RunRequest) -> RunResult:
             wall_time=wall,
             skipped=skipped,
         )
+        for ckpt in run_dir.glob("stage-*.ckpt"):  # only a resume needs them; they can be GBs
+            ckpt.unlink()
     return RunResult(run_id, run_dir, metrics, "completed", extra, wall)
 
 
