@@ -171,13 +171,17 @@ def stage_context(
     return ctx, encoders
 
 
-def _data_key(task: Task, data_splits: dict[str, list[Any]]) -> str:
+def _data_key(task: Task, data_splits: dict[str, list[Any]], source: str = "") -> str:
+    """Keys cached features. ``source`` says what was read from where (an embedded
+    task's versioned folder): a regenerated task with the same sample ids must not
+    reuse the old features."""
     ids = {s: [x.id for x in samples] for s, samples in data_splits.items()}
     return config_hash(
         [
             task.name,
             task.config.model_dump(mode="json"),
             str(task.data_dir.resolve() if task.data_dir else ""),
+            source,
             ids,
         ]
     )
@@ -198,7 +202,7 @@ def load_features(
         else:
             raise DataError(task.missing_message())
     data = task.load()
-    key = _data_key(task, data.splits)
+    key = _data_key(task, data.splits, data.source)
     feature_sets = {
         split: build_feature_set(
             split,
