@@ -121,11 +121,11 @@ def main() -> None:
     sets = parse_sets(args.sets)
     rows = run_all(args.task, args.variants, args.seeds, sets)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{args.name}-{args.task}"
+    stem = f"{args.name}-{args.task}"
     payload = {"task": args.task, "seeds": args.seeds, "sets": sets, "runs": rows}
-    stem.with_suffix(".json").write_text(json.dumps(payload, indent=2))
+    (args.out / f"{stem}.json").write_text(json.dumps(payload, indent=2))
     md = table(rows, args.variants, args.seeds)
-    stem.with_suffix(".md").write_text(md + "\n")
+    (args.out / f"{stem}.md").write_text(md + "\n")
     print(md)
 
 
