@@ -24,7 +24,8 @@ from mmalign_tecafn.objective import LossConfig, TeCaFNObjective
 
 #: the feature sizes of each task's precomputed audio/video sequences: synth-mosi's
 #: generator, the MMSA unaligned_50 pickles of MOSI and MOSEI (COVAREP audio,
-#: Facet/OpenFace video) and UR-FUNNY v2's COVAREP/OpenFace features
+#: Facet/OpenFace video); for UR-FUNNY, which has no standard pickle, our assumption
+#: for its v2 COVAREP/OpenFace features (override with encoders.*.config.dim)
 FEATURE_DIMS = {
     "synth-mosi": (16, 20),
     "cmu-mosi": (5, 20),
