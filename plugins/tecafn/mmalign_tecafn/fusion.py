@@ -79,8 +79,9 @@ class CrossSampleFusion(Fusion):
     """Per-modality token features in; the pooled fused vector ``z_s`` plus what the
     TeCaFN losses need out.
 
-    ``modalities`` lists what the task offers after any dropped ones; the core is
-    the query of every cross attention and the anchor of both contrastive stages.
+    ``dims`` maps each modality in use (dropped ones left out) to its token width;
+    the core is the query of every cross attention and the anchor of both
+    contrastive stages.
     The replacement gate runs only when the module is training.
     """
 
