@@ -18,7 +18,7 @@ from mmalign.interfaces import (
     Task,
     TrainConfig,
 )
-from mmalign_tecafn.fusion import CrossSampleFusion, FusionConfig, as_list
+from mmalign_tecafn.fusion import CrossSampleFusion, FusionConfig, as_list, xavier_init
 from mmalign_tecafn.model import PredictionHead, TeCaFNModel
 from mmalign_tecafn.objective import LossConfig, TeCaFNObjective
 
@@ -107,6 +107,8 @@ def build_parts(config: TeCaFNConfig, ctx: BuildContext) -> tuple[nn.Module, Obj
         config.head_dropout,
         config.output_scale if regression else None,
     )
+    if config.init == "xavier":
+        xavier_init(head)
     loss_cfg = LossConfig(**config.model_dump(include=set(LossConfig.model_fields)))
     objective = TeCaFNObjective(
         loss_cfg, regression=regression, batch_size=config.train.batch_size, num=config.num
