@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mmalign.features import FeatureSet, move, shuffled_batches
 from mmalign.interfaces import Batch, Objective, StageSpec, StepContext, Task
-from mmalign.runner import checkpoint
+from mmalign.runner import checkpoint, guards
 from mmalign.runner.device import autocast
 from mmalign.runner.distributed import Dist
 from mmalign.runner.evaluation import evaluate_split, mean_loss
@@ -141,7 +141,8 @@ def train_stage(
         optimizer.step()
 
     monitor, higher = _monitor(stage, task)
-    steps_per_epoch = max(1, math.ceil(len(train_fs) / cfg.batch_size))
+    steps_per_epoch = guards.check_steps(stage.name, len(train_fs), cfg.batch_size,
+                                         cfg.drop_last, dist.world)
     total_steps = steps_per_epoch * cfg.epochs
     epoch_bar = progress.add_task(f"{stage.name}", total=cfg.epochs, completed=state.epoch, info="")
 
@@ -224,6 +225,7 @@ def train_stage(
         dist.barrier()
 
     progress.remove_task(epoch_bar)
+    guards.check_stepped(stage.name, state.step, state.epoch, len(train_fs), cfg.batch_size)
     if state.best_state is not None:
         model.load_state_dict(state.best_state["model"])
         objective.load_state_dict(state.best_state["objective"])
