@@ -21,7 +21,13 @@ from mmalign.runner import checkpoint
 from mmalign.runner.device import autocast
 from mmalign.runner.distributed import Dist
 from mmalign.runner.evaluation import evaluate_split, mean_loss
-from mmalign.runner.optim import make_optimizer, make_scheduler, trainable_parameters
+from mmalign.runner.optim import (
+    StepSchedule,
+    make_optimizer,
+    make_scheduler,
+    parameter_groups,
+    trainable_parameters,
+)
 
 log = logging.getLogger("mmalign.runner")
 
@@ -106,7 +112,12 @@ def train_stage(
     loader: Loader = stage.loader or default_loader
     model.to(device)
     objective.to(device)
-    optimizer = make_optimizer(cfg, trainable_parameters(model, objective))
+    params = (
+        parameter_groups(cfg, model, objective)
+        if cfg.decay_exclude_1d
+        else trainable_parameters(model, objective)
+    )
+    optimizer = make_optimizer(cfg, params)
     scheduler = make_scheduler(cfg, optimizer)
     state = StageState()
 
@@ -141,8 +152,18 @@ def train_stage(
         optimizer.step()
 
     monitor, higher = _monitor(stage, task)
-    steps_per_epoch = max(1, math.ceil(len(train_fs) / cfg.batch_size))
+    # a loader that batches a subset per epoch (one caption per image) says how many
+    count = getattr(loader, "batches_per_epoch", None)
+    steps_per_epoch = max(
+        1,
+        count(train_fs, cfg.batch_size, cfg.drop_last)
+        if count is not None
+        else math.ceil(len(train_fs) / cfg.batch_size),
+    )
     total_steps = steps_per_epoch * cfg.epochs
+    step_schedule = None
+    if StepSchedule.wanted(cfg):
+        step_schedule = StepSchedule(cfg, optimizer, steps_per_epoch)
     epoch_bar = progress.add_task(f"{stage.name}", total=cfg.epochs, completed=state.epoch, info="")
 
     def val_batches() -> Iterator[Batch]:
@@ -159,6 +180,8 @@ def train_stage(
         for batch in loader(
             train_fs, cfg.batch_size, generator, epoch, True, dist.rank, dist.world, cfg.drop_last
         ):
+            if step_schedule is not None:
+                step_schedule.update(state.step)
             ctx = StepContext(
                 model=net,
                 batch=move(batch, device),

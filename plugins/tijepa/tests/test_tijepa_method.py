@@ -30,7 +30,7 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
     assert pre["task"] == "toy-pairs" and "reused" not in pre
     assert pre["epochs_run"] == 2
     row = pre["history"][0]
-    assert {"train_loss", "val_loss", "train_pred_std", "train_target_erank",
+    assert {"train_loss", "train_pred_std", "train_target_erank",
             "train_momentum"} <= set(row)
     assert 0.996 <= row["train_momentum"] < pre["history"][1]["train_momentum"] <= 1.0
     report = pre["report"]

@@ -57,6 +57,7 @@ def toy_sets(**extra) -> dict:
         "masks.min_keep": 2,
         "pretrain_task": "toy-pairs",
         "fallback_task": None,
+        "captions": "all",  # toy-pairs are not COCO-style image-caption pairs
         "train.epochs": 2,
         "train.batch_size": 32,
         "probe.train.epochs": 8,
