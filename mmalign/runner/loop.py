@@ -202,6 +202,9 @@ def train_stage(
         progress.remove_task(batch_bar)
         row = {f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}
         row["epoch"] = epoch
+        if step_schedule is not None:  # the values of the epoch's last step
+            row["train_lr"] = float(optimizer.param_groups[0]["lr"])
+            row["train_weight_decay"] = max(g["weight_decay"] for g in optimizer.param_groups)
 
         value = float("nan")
         if dist.main:

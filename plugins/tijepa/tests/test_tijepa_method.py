@@ -44,7 +44,8 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
     assert params["pretrain"]["model.target"]["trainable"] == 0
     assert params["pretrain"]["model.target"]["frozen"] == params["pretrain"]["model.context"][
         "trainable"]
-    assert set(params["probe"]) >= {"model.head"}
+    assert params["probe"]["model.head"]["trainable"] == 3 * 16 + 3  # Linear(16 -> 3 classes)
+    assert all(v["trainable"] == 0 for k, v in params["probe"].items() if k != "model.head")
 
     # a second run with another probe setting trains only the probe
     second = run_method("ti-jepa", task="toy-pairs", **toy_sets(**{"probe.module": "context"}))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from mmalign_tijepa.fusion import T2IConfig
 from mmalign_tijepa.masks import MultiblockMaskCollator
@@ -44,7 +46,7 @@ TOY_ENCODERS = {
 def toy_sets(**extra) -> dict:
     """A tiny TI-JEPA on toy-pairs: modality a plays the image (4x4 tokens), b the text."""
     sets = {
-        "encoders": TOY_ENCODERS,
+        "encoders": copy.deepcopy(TOY_ENCODERS),  # dotted overrides edit it in place
         "cross_attention.image": "a",
         "cross_attention.text": "b",
         "cross_attention.dim": 16,
