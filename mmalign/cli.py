@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,17 +156,27 @@ def info(
         console.print(table)
 
 
+class BoardFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
 @app.command()
 def compare(
     task: Annotated[str | None, typer.Option()] = None,
     metric: Annotated[str | None, typer.Option(help="sort by this metric")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="table, markdown, csv or json")] = "table",
+    fmt: Annotated[BoardFormat, typer.Option(
+        "--format", "-f", help="table, markdown, csv or json")] = BoardFormat.table,
     reported: Annotated[bool, typer.Option("--reported",
                                            help="show the papers' reported rows")] = False,
+    against: Annotated[str | None, typer.Option(
+        "--against",
+        help="METHOD[:VARIANT]: paired differences on shared seeds vs this row")] = None,
     db: Annotated[Path | None, typer.Option(help="results database")] = None,
 ) -> None:
-    """Leaderboards: one row per method x size, mean ± std over seeds, best in bold."""
+    """Leaderboards: rows per resolved configuration, n, mean ± sample std, 95% CI."""
     from mmalign import leaderboard
     from mmalign.results import ResultsStore
 
@@ -173,17 +184,19 @@ def compare(
         runs = ResultsStore(db).runs(task=task)
         registry = _registry()
         primary = {e.name: list(e.obj.metrics) for e in registry.list("task")}
+        sizes = {e.name: e.obj.default_size for e in registry.list("method")}
+        boards = leaderboard.build_boards(runs, task, metric, reported, primary,
+                                          against=against, default_sizes=sizes)
     except MMAlignError as exc:
         _fail(exc)
-    boards = leaderboard.build_boards(runs, task, metric, reported, primary)
     if not boards:
         err.print("No completed runs" + (f" for task {task}" if task else "") + ".")
         return
-    if fmt == "json":
+    if fmt is BoardFormat.json:
         print(leaderboard.render_json(boards))
-    elif fmt == "csv":
+    elif fmt is BoardFormat.csv:
         print(leaderboard.render_csv(boards), end="")
-    elif fmt == "markdown":
+    elif fmt is BoardFormat.markdown:
         print("\n".join(leaderboard.render_markdown(b) for b in boards))
     else:
         for board in boards:

@@ -39,10 +39,29 @@ def parameter_groups(cfg: TrainConfig, *modules: nn.Module) -> list[dict[str, An
     return [g for g in groups if g["params"]]
 
 
-def make_optimizer(
-    cfg: TrainConfig, params: Iterable[nn.Parameter] | list[dict[str, Any]]
-) -> torch.optim.Optimizer:
-    params = list(params)
+#: a parameter carrying this attribute is optimised at that learning rate instead of
+#: ``TrainConfig.lr`` (a pretrained encoder fine-tuned inside a faster-trained model)
+LR_ATTRIBUTE = "mmalign_lr"
+
+
+def split_by_lr(params: list[Any]) -> list[Any]:
+    """Parameters (or parameter groups) split so that each ``LR_ATTRIBUTE`` value gets
+    its own group; unchanged when no parameter carries one."""
+    groups = params if params and isinstance(params[0], dict) else [{"params": params}]
+    if not any(hasattr(p, LR_ATTRIBUTE) for g in groups for p in g["params"]):
+        return params
+    out: list[dict[str, Any]] = []
+    for group in groups:
+        by_lr: dict[float | None, list[nn.Parameter]] = {}
+        for p in group["params"]:
+            by_lr.setdefault(getattr(p, LR_ATTRIBUTE, None), []).append(p)
+        for lr, members in by_lr.items():
+            out.append({**group, "params": members, **({} if lr is None else {"lr": lr})})
+    return out
+
+
+def make_optimizer(cfg: TrainConfig, params: Iterable[Any]) -> torch.optim.Optimizer:
+    params = split_by_lr(list(params))
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":

@@ -23,7 +23,7 @@ from mmalign.features import FeatureSet, build_feature_set, derive_features
 from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
-from mmalign.runner import checkpoint, distributed
+from mmalign.runner import checkpoint, distributed, identity
 from mmalign.runner.compose import make_encoders, make_task, method_config, split_overrides
 from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
@@ -145,6 +145,7 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
         seed=req.seed,
         method_config={"method": cfg.model_dump(mode="json"), "task": task_sets},
         overrides=sets,
+        data_dir=identity.data_dir_of(task_name, req.data_dir),
     )
     return method, run_cfg, cfg
 
@@ -228,8 +229,11 @@ def execute(req: RunRequest) -> RunResult:
     dist = distributed.init(device)
     if req.resume:
         run_dir = _resolve_run_dir(req.resume)
-        saved = RunConfig.model_validate_json((run_dir / "run.json").read_text())
+        saved = identity.load_run_config(run_dir)
         _check_same(saved, req)
+        identity.refuse_changes(
+            saved, {**(load_file(req.config_file) if req.config_file else {}), **req.sets}
+        )
         method = get_host().registry.get("method", saved.method)()
         run_cfg, cfg = saved, validate(method.Config, saved.method_config["method"])
         req = RunRequest(
@@ -239,18 +243,17 @@ def execute(req: RunRequest) -> RunResult:
                 "task": saved.task,
                 "size": saved.size,
                 "seed": saved.seed,
+                "data_dir": identity.resume_data_dir(saved, req.data_dir),
             }
         )
         run_id = run_dir.name
     else:
         method, run_cfg, cfg = resolve(req)
         chash = config_hash(run_cfg.model_dump(mode="json"))
-        run_id = dist.broadcast_object(
-            f"{time.strftime('%Y%m%d-%H%M%S')}-{run_cfg.method}-{run_cfg.task}-{chash[:8]}"
-        )
+        claimed = identity.claim_run_dir(run_cfg, chash) if dist.main else None
+        run_id = str(dist.broadcast_object(claimed.name if claimed else None))
         run_dir = paths.runs_dir() / run_id
         if dist.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
             atomic.write_text(run_dir / "run.json", run_cfg.model_dump_json(indent=2))
     chash = config_hash(run_cfg.model_dump(mode="json"))
     store = ResultsStore(req.results_db) if dist.main else None
