@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mmalign.features import FeatureSet, move, shuffled_batches
 from mmalign.interfaces import Batch, Objective, StageSpec, StepContext, Task
-from mmalign.runner import checkpoint
+from mmalign.runner import checkpoint, guards
 from mmalign.runner.device import autocast
 from mmalign.runner.distributed import Dist
 from mmalign.runner.evaluation import evaluate_split, mean_loss
@@ -152,14 +152,12 @@ def train_stage(
         optimizer.step()
 
     monitor, higher = _monitor(stage, task)
+    steps_per_epoch = guards.check_steps(stage.name, len(train_fs), cfg.batch_size,
+                                         cfg.drop_last, dist.world)
     # a loader that batches a subset per epoch (one caption per image) says how many
     count = getattr(loader, "batches_per_epoch", None)
-    steps_per_epoch = max(
-        1,
-        count(train_fs, cfg.batch_size, cfg.drop_last)
-        if count is not None
-        else math.ceil(len(train_fs) / cfg.batch_size),
-    )
+    if count is not None:
+        steps_per_epoch = max(1, count(train_fs, cfg.batch_size, cfg.drop_last))
     total_steps = steps_per_epoch * cfg.epochs
     step_schedule = None
     if StepSchedule.wanted(cfg):
@@ -250,6 +248,7 @@ def train_stage(
         dist.barrier()
 
     progress.remove_task(epoch_bar)
+    guards.check_stepped(stage.name, state.step, state.epoch, len(train_fs), cfg.batch_size)
     if state.best_state is not None:
         model.load_state_dict(state.best_state["model"])
         objective.load_state_dict(state.best_state["objective"])
