@@ -11,12 +11,12 @@ feature values (MOSEI's COVAREP has -inf) are zeroed as MMSA does, and counted.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mmalign import safe_pickle
 from mmalign.data.base import DataTask
 from mmalign.data.report import DataFileError, Report
 from mmalign.interfaces import Sample, StrictModel
@@ -37,7 +37,7 @@ def load_pickle(path: Path, rel: str) -> dict[str, Any]:
     """The unpickled dict, with every split present; anything else is a DataFileError."""
     try:
         with path.open("rb") as fh:
-            obj = pickle.load(fh)
+            obj = safe_pickle.load(fh)
     except Exception as exc:  # truncated or foreign files raise many types
         raise DataFileError(rel, f"cannot unpickle: {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, dict):
