@@ -96,6 +96,9 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute features")] = False,
     resume: Annotated[str | None, typer.Option(help="run id or run directory")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    allow_stand_in: Annotated[bool, typer.Option(
+        "--allow-stand-in", help="a stage whose real data is missing trains on its embedded "
+                                 "stand-in (the row is marked stand-in)")] = False,
 ) -> None:
     """Train and evaluate METHOD on a task; the result is recorded in the results store."""
     from mmalign.config import parse_sets
@@ -104,7 +107,8 @@ def run(
     try:
         req = RunRequest(method=method, task=task, size=size, seed=seed,
                          sets=parse_sets(sets or []), config_file=config, data_dir=data_dir,
-                         device=device, use_cache=not no_cache, resume=resume, quiet=quiet)
+                         device=device, use_cache=not no_cache, resume=resume, quiet=quiet,
+                         allow_stand_in=allow_stand_in)
         result = execute(req)
     except MMAlignError as exc:
         _fail(exc)
@@ -205,14 +209,20 @@ def compare(
 
 @app.command()
 def runs(
+    run_id: Annotated[str | None, typer.Argument(help="one run: its provenance")] = None,
     task: Annotated[str | None, typer.Option()] = None,
     status: Annotated[str | None, typer.Option()] = None,
     fmt: Format = "table",
+    db: Annotated[Path | None, typer.Option(help="results database")] = None,
 ) -> None:
-    """Recorded runs with their status (running, completed, failed, killed)."""
+    """Recorded runs with their status; with RUN_ID, that run's record and provenance."""
     from mmalign.results import ResultsStore
 
-    rows = ResultsStore().runs(task=task, status=status)
+    store = ResultsStore(db)
+    if run_id is not None:
+        _show_run(store, run_id, fmt)
+        return
+    rows = store.runs(task=task, status=status)
     if fmt == "json":
         print(json.dumps(rows, indent=2, default=str))
         return
@@ -222,6 +232,84 @@ def runs(
         table.add_row(r["run_id"], r["method"], r["task"], r["size"], str(r["seed"]),
                       r["status"], wall, str(r["skipped"]))
     console.print(table)
+
+
+def _show_run(store: Any, run_id: str, fmt: str) -> None:
+    from rich.markup import escape
+
+    from mmalign.errors import ConfigError
+    from mmalign.provenance import flat_fields
+
+    row = store.get(run_id)
+    if row is None:
+        _fail(ConfigError(f"No run '{run_id}' in {store.path}"))
+    prov = (row["extra"] or {}).get("provenance")
+    if fmt == "json":
+        print(json.dumps(row, indent=2, default=str))
+        return
+    head = {k: row[k] for k in ("run_id", "method", "task", "size", "seed", "status",
+                                "config_hash", "run_dir", "error") if row.get(k) is not None}
+    head["variant"] = (row["extra"] or {}).get("variant") or "default"
+    table = Table("field", "value", title=f"run {run_id}", title_justify="left")
+    for key, value in flat_fields(head):
+        table.add_row(key, escape(value))
+    for key, value in flat_fields(prov or {"provenance": "not recorded (an older run)"}):
+        if key.startswith("stages.") and ".history" in key:
+            continue
+        table.add_row(escape(key), escape(value))
+    console.print(table)
+
+
+suite_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(suite_app, name="suite",
+              help="Run a benchmark suite (TOML) resumably and report it.")
+
+
+@suite_app.command("run")
+def suite_run(
+    file: Annotated[Path, typer.Argument(help="the suite file (TOML)")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="cells run in parallel")] = 1,
+    launcher: Annotated[str, typer.Option(
+        help="local (processes) or submitit (SLURM; submitit's local executor without "
+             "a cluster)")] = "local",
+    data_dir: Annotated[Path | None, typer.Option(help="the tasks' data folder")] = None,
+    db: Annotated[Path | None, typer.Option(help="results database")] = None,
+) -> None:
+    """Run every cell not yet completed with the same resolved config; failures are
+    recorded and the rest go on. Exit 1 when a cell failed."""
+    from mmalign.suite.launch import run_suite
+    from mmalign.suite.spec import load
+
+    try:
+        outcome = run_suite(load(file), jobs, launcher, db, data_dir,
+                            echo=lambda line: console.print(line, highlight=False,
+                                                            markup=False))
+    except MMAlignError as exc:
+        _fail(exc)
+    saved = sum(c.saved for c in outcome.cells if c.status == "skipped")
+    console.print(
+        f"suite {file.stem}: {outcome.count('completed')} completed, "
+        f"{outcome.count('failed')} failed, {outcome.count('skipped')} skipped "
+        f"(their earlier runs took {saved:.1f} s) in {outcome.wall:.1f} s", highlight=False)
+    if outcome.count("failed"):
+        raise typer.Exit(1)
+
+
+@suite_app.command("report")
+def suite_report(
+    file: Annotated[Path, typer.Argument(help="the suite file (TOML)")],
+    out: Annotated[Path, typer.Option("--out", help="folder for report.md and plots")],
+    db: Annotated[Path | None, typer.Option(help="results database")] = None,
+) -> None:
+    """Write OUT/report.md: the suite's leaderboard, paired comparisons and PNG plots."""
+    from mmalign.suite.report import write_report
+    from mmalign.suite.spec import load
+
+    try:
+        path = write_report(load(file), out, db)
+    except MMAlignError as exc:
+        _fail(exc)
+    console.print(f"wrote {path}", highlight=False)
 
 
 def _mount_data_commands() -> None:
