@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from torch import nn
@@ -22,6 +22,8 @@ from mmalign_sppscl.losses import Gate, Variant
 from mmalign_sppscl.model import SPPSCLModel
 from mmalign_sppscl.objective import SPPSCLLossConfig, SPPSCLObjective
 from mmalign_sppscl.text import Summary
+
+EncoderMode = Literal["frozen", "train-mode"]
 
 #: the last four hidden states of any BERT-style encoder (BERT-base: layers 9-12)
 LAST_FOUR = [-4, -3, -2, -1]
@@ -75,6 +77,12 @@ class SPPSCLConfig(StrictModel):
     intra: bool = Field(True, description="use L_cl_i + L_cl_t")
     inter: bool = Field(True, description="use L_cl_m")
     tsne: bool = True
+    encoder_mode: EncoderMode = Field(
+        "frozen",
+        description="frozen: cached eval-mode features (the paper); train-mode: the "
+        "authors' code, frozen weights run in training mode every forward (dropout on, "
+        "batch-norm statistics adapting), so features are not cached",
+    )
     train: TrainConfig = Field(default_factory=quick_train)
 
 
@@ -118,6 +126,12 @@ class SPPSCL(Method):
     }
 
     def stages(self, config: Any, task: Task) -> list[StageSpec]:
+        train_mode = config.encoder_mode == "train-mode"
+        refs = dict(config.encoders)
+        if train_mode:
+            for m in (config.image_modality, config.text_modality):
+                refs[m] = refs[m].model_copy(update={"cache": False})
+
         def build(ctx: BuildContext) -> tuple[nn.Module, Objective]:
             model = SPPSCLModel(
                 image_dim=ctx.feature_dims[config.image_modality],
@@ -134,6 +148,7 @@ class SPPSCL(Method):
                 mask_padding=config.mask_padding,
                 special_tokens=config.special_tokens,
                 cmf=config.cmf,
+                train_mode_encoders=dict(ctx.encoders) if train_mode else None,
             )
             objective = SPPSCLObjective(
                 SPPSCLLossConfig(
@@ -151,4 +166,4 @@ class SPPSCL(Method):
             )
             return model, objective
 
-        return [StageSpec(name="train", build=build, train=config.train)]
+        return [StageSpec(name="train", build=build, train=config.train, encoders=refs)]
