@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import csv
 import logging
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from mmalign import safe_pickle
 from mmalign.data.base import DataTask
 from mmalign.data.report import DataFileError, Report
 from mmalign.interfaces import Sample, StrictModel
@@ -75,7 +75,7 @@ def load_pickle(path: Path, rel: str) -> dict[str, Any]:
     """The unpickled dict, with every split present; anything else is a DataFileError."""
     try:
         with path.open("rb") as fh:
-            obj = pickle.load(fh)
+            obj = safe_pickle.load(fh)
     except Exception as exc:  # truncated or foreign files raise many types
         raise DataFileError(rel, f"cannot unpickle: {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, dict):

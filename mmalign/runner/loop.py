@@ -122,7 +122,7 @@ def train_stage(
     state = StageState()
 
     if ckpt_path.exists():
-        saved = checkpoint.load(ckpt_path)
+        saved = checkpoint.load_resume(ckpt_path)
         model.load_state_dict(saved["model"])
         objective.load_state_dict(saved["objective"])
         optimizer.load_state_dict(saved["optimizer"])

@@ -84,11 +84,12 @@ def test_unsupported_options_are_refused_before_any_work(toy_plugin, run_method,
         run_method("ti-jepa", task="toy-pairs", **toy_sets(**sets))
 
 
-def test_paper_size_and_real_tasks_pretrain_on_coco_only():
+def test_paper_size_and_embedded_pretraining():
     assert TIJEPA.sizes["paper"]["encoders.image.name"] == "ijepa-vit-h14"
     assert TIJEPA.sizes["paper"]["encoders.text.name"] == "gte-base"
-    for task in ("mvsa-single", "mvsa-multi"):
-        assert TIJEPA.task_overrides[task] == {"fallback_task": None}
+    for task in ("synth-sentiment", "synth-sarcasm"):  # embedded probe, embedded pretraining
+        assert TIJEPA.task_overrides[task]["pretrain_task"] == "synth-captions"
+    assert "mvsa-single" not in TIJEPA.task_overrides  # real probe tasks: COCO
     assert TIJEPAConfig().captions == "one-random"
 
 
