@@ -99,6 +99,9 @@ def run(
     allow_stand_in: Annotated[bool, typer.Option(
         "--allow-stand-in", help="a stage whose real data is missing trains on its embedded "
                                  "stand-in (the row is marked stand-in)")] = False,
+    loggers: Annotated[list[str] | None, typer.Option(
+        "--logger", help="send each epoch to a logger plugin, e.g. tensorboard "
+                         "(repeatable)")] = None,
 ) -> None:
     """Train and evaluate METHOD on a task; the result is recorded in the results store."""
     from mmalign.config import parse_sets
@@ -108,7 +111,7 @@ def run(
         req = RunRequest(method=method, task=task, size=size, seed=seed,
                          sets=parse_sets(sets or []), config_file=config, data_dir=data_dir,
                          device=device, use_cache=not no_cache, resume=resume, quiet=quiet,
-                         allow_stand_in=allow_stand_in)
+                         allow_stand_in=allow_stand_in, loggers=list(loggers or []))
         result = execute(req)
     except MMAlignError as exc:
         _fail(exc)

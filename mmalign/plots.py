@@ -69,7 +69,8 @@ def learning_curves(history: list[dict[str, float]], monitor: str, best_epoch: i
         if best_epoch >= 0:
             ax.axvline(best_epoch, color="#c0392b", linestyle="--", linewidth=1,
                        label=f"selected epoch {best_epoch}")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     right.set_xlabel("epoch")
     right.set_title(f"validation (selection by {monitor})", fontsize=9)
     fig.suptitle(title, fontsize=10)

@@ -18,9 +18,12 @@ def steps_per_epoch(n_train: int, batch_size: int, drop_last: bool, world: int =
     return steps
 
 
-def check_steps(stage: str, n_train: int, batch_size: int, drop_last: bool, world: int) -> int:
-    """Steps per epoch; an error naming split and batch size when there would be none."""
-    steps = steps_per_epoch(n_train, batch_size, drop_last, world)
+def check_steps(stage: str, n_train: int, batch_size: int, drop_last: bool, world: int,
+                counted: int | None = None) -> int:
+    """Steps per epoch (``counted``: what a custom loader says it yields); an error naming
+    split and batch size when there would be none."""
+    steps = steps_per_epoch(n_train, batch_size, drop_last, world) if counted is None \
+        else counted
     if steps <= 0:
         how = ("set train.drop_last=false or a smaller train.batch_size"
                if drop_last else "the split is empty")

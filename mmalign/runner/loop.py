@@ -152,12 +152,11 @@ def train_stage(
         optimizer.step()
 
     monitor, higher = _monitor(stage, task)
-    steps_per_epoch = guards.check_steps(stage.name, len(train_fs), cfg.batch_size,
-                                         cfg.drop_last, dist.world)
     # a loader that batches a subset per epoch (one caption per image) says how many
     count = getattr(loader, "batches_per_epoch", None)
-    if count is not None:
-        steps_per_epoch = max(1, count(train_fs, cfg.batch_size, cfg.drop_last))
+    steps_per_epoch = guards.check_steps(
+        stage.name, len(train_fs), cfg.batch_size, cfg.drop_last, dist.world,
+        count(train_fs, cfg.batch_size, cfg.drop_last) if count is not None else None)
     total_steps = steps_per_epoch * cfg.epochs
     step_schedule = None
     if StepSchedule.wanted(cfg):

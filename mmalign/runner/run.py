@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmalign import atomic, paths, provenance
+from mmalign import artefacts, atomic, live, paths, provenance
 from mmalign.config import RunConfig, config_hash, load_file, validate
 from mmalign.errors import DataError, ResumeError
 from mmalign.features import FeatureSet, build_feature_set, derive_features
@@ -52,6 +52,8 @@ class RunRequest:
     results_db: Path | None = None
     #: let a stage whose real data is missing train on its embedded stand-in
     allow_stand_in: bool = False
+    #: logger plugins (``--logger tensorboard``)
+    loggers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -254,6 +256,7 @@ def execute(req: RunRequest) -> RunResult:
         method, run_cfg, cfg = resolve(req)
         preflight.check_data(get_host().registry, method, cfg, run_cfg.task,
                              run_cfg.method_config["task"], req.data_dir, req.allow_stand_in)
+        live.check_names(req.loggers)
         chash = config_hash(run_cfg.model_dump(mode="json"))
         claimed = identity.claim_run_dir(run_cfg, chash) if dist.main else None
         run_id = str(dist.broadcast_object(claimed.name if claimed else None))
@@ -358,6 +361,8 @@ def _train_all(
     params: dict[str, Any] = {}
     extra: dict[str, Any] = {"stages": {}}
     skipped = 0
+    loggers = live.make_loggers(req.loggers, run_dir, run_dir.name,
+                                run_cfg.model_dump(mode="json")) if dist.main else []
     checkpoint.seed_everything(run_cfg.seed)
     with make_progress(req.quiet or not dist.main) as progress:
         for index, stage in enumerate(stages):
@@ -416,6 +421,8 @@ def _train_all(
                     device=device,
                     dist=dist,
                     progress=progress,
+                    on_epoch=live.EpochLog(run_dir, stage.name, loggers, req.quiet,
+                                           stage.train.epochs) if dist.main else None,
                 )
                 stage_info.update(
                     history=state.history,
@@ -464,4 +471,8 @@ def _train_all(
                     metrics[name] = evaluate_split(
                         task, model, fsets[split], stage.train.eval_batch_size, device
                     )
+            artefacts.keep_stage(run_dir, stage, task, model, objective, fsets, stage_info,
+                                 last, device, metrics.get("test", {}))
+    for logger in loggers:
+        logger.close()
     return metrics, params, extra, skipped

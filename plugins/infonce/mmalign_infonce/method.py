@@ -92,6 +92,13 @@ def selected_modalities(config: InfoNCEConfig, task: Task) -> list[str]:
     return chosen
 
 
+#: the paper, as ``mmalign list`` shows it (its text gives no venue or arXiv id)
+PAPER = (
+    "n-modal InfoNCE: Fürer, Bernstein, Rossetto, 'A Comparison of Late-fusion Training "
+    "Strategies for Quad-modal Joint Embeddings'"
+)
+
+
 class InfoNCE(Method):
     """n-modal InfoNCE late-fusion joint embedding, trained round-robin or jointly."""
 

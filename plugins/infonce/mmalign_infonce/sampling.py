@@ -197,8 +197,11 @@ def make_loader(
         drop_last: bool = False,
     ) -> Iterator[Batch]:
         local = batch_size // world
-        if local == 0:
-            raise MMAlignError(f"batch size {batch_size} is smaller than {world} processes")
+        if batch_size % world:
+            raise MMAlignError(
+                f"train.batch_size {batch_size} is not a multiple of the {world} processes: "
+                "each process takes an equal slice of every global batch of tuples"
+            )
         sampler = TupleSampler(fs, modalities, generator)
         order = list(groups)
         if train:

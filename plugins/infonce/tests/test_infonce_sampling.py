@@ -175,3 +175,8 @@ def test_a_split_without_labels_is_refused():
     fs.labels = None
     with pytest.raises(MMAlignError, match="no labels"):
         run("joint", fs)
+
+
+def test_a_batch_that_does_not_split_evenly_over_processes_is_refused():
+    with pytest.raises(MMAlignError, match="not a multiple of the 4 processes"):
+        run("joint", feature_set(), batch_size=6, rank=0, world=4)

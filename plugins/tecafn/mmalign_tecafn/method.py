@@ -139,6 +139,13 @@ def build_parts(config: TeCaFNConfig, ctx: BuildContext) -> tuple[nn.Module, Obj
     return TeCaFNModel(fusion, head, live), objective
 
 
+#: the paper, as ``mmalign list`` shows it
+PAPER = (
+    "TeCaFN: Huang, Chen, Huang, Huang, Wang, 'Text-centered cross-sample fusion network "
+    "for multimodal sentiment analysis', Multimedia Systems 30:228 (2024)"
+)
+
+
 class TeCaFN(Method):
     """Text-centred cross-sample fusion network (Huang et al., 2024)."""
 
