@@ -236,10 +236,19 @@ class TrainConfig(StrictModel):
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.0
-    scheduler: Literal["none", "cosine", "step"] = "none"
+    #: cosine/step: per epoch; warmup-cosine: per optimizer step, a linear warm-up from
+    #: ``warmup_lr`` over ``warmup_epochs`` then a cosine to ``final_lr`` (I-JEPA's)
+    scheduler: Literal["none", "cosine", "step", "warmup-cosine"] = "none"
     step_size: int = 10
     gamma: float = 0.5
     warmup_epochs: int = 0
+    warmup_lr: float = 0.0
+    final_lr: float = 0.0
+    #: per optimizer step, a cosine from ``weight_decay`` to this (I-JEPA); None: constant
+    final_weight_decay: float | None = None
+    #: biases, 1-d parameters (norms) and the names in a module's ``no_weight_decay()``
+    #: get no weight decay (timm's parameter groups)
+    decay_exclude_1d: bool = False
     grad_clip: float | None = None
     patience: int | None = 5
     monitor: str | None = None  # None: the task's primary metric on validation

@@ -16,14 +16,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmalign import atomic, paths
+from mmalign import artefacts, atomic, live, paths, provenance
 from mmalign.config import RunConfig, config_hash, load_file, validate
 from mmalign.errors import DataError, ResumeError
 from mmalign.features import FeatureSet, build_feature_set, derive_features
 from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
-from mmalign.runner import checkpoint, distributed
+from mmalign.runner import checkpoint, distributed, identity, preflight
 from mmalign.runner.compose import make_encoders, make_task, method_config, split_overrides
 from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
@@ -50,6 +50,10 @@ class RunRequest:
     resume: str | None = None
     quiet: bool = False
     results_db: Path | None = None
+    #: let a stage whose real data is missing train on its embedded stand-in
+    allow_stand_in: bool = False
+    #: logger plugins (``--logger tensorboard``)
+    loggers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,6 +149,7 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
         seed=req.seed,
         method_config={"method": cfg.model_dump(mode="json"), "task": task_sets},
         overrides=sets,
+        data_dir=identity.data_dir_of(task_name, req.data_dir),
     )
     return method, run_cfg, cfg
 
@@ -228,8 +233,11 @@ def execute(req: RunRequest) -> RunResult:
     dist = distributed.init(device)
     if req.resume:
         run_dir = _resolve_run_dir(req.resume)
-        saved = RunConfig.model_validate_json((run_dir / "run.json").read_text())
+        saved = identity.load_run_config(run_dir)
         _check_same(saved, req)
+        identity.refuse_changes(
+            saved, {**(load_file(req.config_file) if req.config_file else {}), **req.sets}
+        )
         method = get_host().registry.get("method", saved.method)()
         run_cfg, cfg = saved, validate(method.Config, saved.method_config["method"])
         req = RunRequest(
@@ -239,18 +247,20 @@ def execute(req: RunRequest) -> RunResult:
                 "task": saved.task,
                 "size": saved.size,
                 "seed": saved.seed,
+                "data_dir": identity.resume_data_dir(saved, req.data_dir),
             }
         )
         run_id = run_dir.name
     else:
         method, run_cfg, cfg = resolve(req)
+        preflight.check_data(get_host().registry, method, cfg, run_cfg.task,
+                             run_cfg.method_config["task"], req.data_dir, req.allow_stand_in)
+        live.check_names(req.loggers)
         chash = config_hash(run_cfg.model_dump(mode="json"))
-        run_id = dist.broadcast_object(
-            f"{time.strftime('%Y%m%d-%H%M%S')}-{run_cfg.method}-{run_cfg.task}-{chash[:8]}"
-        )
+        claimed = identity.claim_run_dir(run_cfg, chash) if dist.main else None
+        run_id = str(dist.broadcast_object(claimed.name if claimed else None))
         run_dir = paths.runs_dir() / run_id
         if dist.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
             atomic.write_text(run_dir / "run.json", run_cfg.model_dump_json(indent=2))
     chash = config_hash(run_cfg.model_dump(mode="json"))
     store = ResultsStore(req.results_db) if dist.main else None
@@ -283,8 +293,11 @@ def execute(req: RunRequest) -> RunResult:
         distributed.shutdown(dist)
     metrics, params, extra, skipped = result
     extra["variant"] = variant_label(run_cfg.overrides)
+    extra["provenance"] = provenance.summarize(extra["stages"], device)
     wall = time.time() - started
     if store:
+        atomic.write_text(run_dir / "provenance.json",
+                          json.dumps(extra["provenance"], indent=2, default=str))
         atomic.write_text(
             run_dir / "metrics.json",
             json.dumps(
@@ -347,6 +360,8 @@ def _train_all(
     params: dict[str, Any] = {}
     extra: dict[str, Any] = {"stages": {}}
     skipped = 0
+    loggers = live.make_loggers(req.loggers, run_dir, run_dir.name,
+                                run_cfg.model_dump(mode="json")) if dist.main else []
     checkpoint.seed_everything(run_cfg.seed)
     with make_progress(req.quiet or not dist.main) as progress:
         for index, stage in enumerate(stages):
@@ -391,6 +406,7 @@ def _train_all(
                 model.load_state_dict(blob["model"])
                 objective.load_state_dict(blob["objective"])
                 stage_info.update(reused=str(stored), history=blob.get("history", []))
+                steps = blob.get("steps")
             else:
                 state = train_stage(
                     stage=stage,
@@ -404,6 +420,8 @@ def _train_all(
                     device=device,
                     dist=dist,
                     progress=progress,
+                    on_epoch=live.EpochLog(run_dir, stage.name, loggers, req.quiet,
+                                           stage.train.epochs) if dist.main else None,
                 )
                 stage_info.update(
                     history=state.history,
@@ -411,6 +429,7 @@ def _train_all(
                     epochs_run=state.epoch,
                     stopped_early=state.stopped_early,
                 )
+                steps = state.step
                 if stored is not None and dist.main:
                     checkpoint.save(
                         stored,
@@ -418,8 +437,12 @@ def _train_all(
                             "model": model.state_dict(),
                             "objective": objective.state_dict(),
                             "history": state.history,
+                            "steps": state.step,
                         },
                     )
+            stage_info["provenance"] = provenance.stage_record(
+                task, encoders, {s: len(fs) for s, fs in fsets.items()},
+                stage.task if notice else None, steps)
             report = getattr(objective, "report", None)
             if dist.main and callable(report):
                 stage_info["report"] = report(
@@ -447,4 +470,8 @@ def _train_all(
                     metrics[name] = evaluate_split(
                         task, model, fsets[split], stage.train.eval_batch_size, device
                     )
+            artefacts.keep_stage(run_dir, stage, task, model, objective, fsets, stage_info,
+                                 last, device, metrics.get("test", {}))
+    for logger in loggers:
+        logger.close()
     return metrics, params, extra, skipped

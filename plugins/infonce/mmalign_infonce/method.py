@@ -22,7 +22,7 @@ from mmalign.interfaces import (
 )
 from mmalign_infonce.heads import ProjectionHeads, ProjectionHeadsConfig
 from mmalign_infonce.objective import NModalInfoNCE, NModalInfoNCEConfig
-from mmalign_infonce.sampling import Strategy, make_loader
+from mmalign_infonce.sampling import RoundRobin, Strategy, make_loader
 
 #: frozen embedded backbones (audio-mel has no published weights: frozen random features)
 EMBEDDED_ENCODERS = {
@@ -38,6 +38,7 @@ class InfoNCEConfig(StrictModel):
     #: modalities to align (None: every modality of the task that has an encoder)
     modalities: list[str] | None = None
     strategy: Strategy = "joint"
+    round_robin: RoundRobin = Field(default_factory=RoundRobin)
     head: ProjectionHeadsConfig = Field(default_factory=ProjectionHeadsConfig)
     loss: NModalInfoNCEConfig = Field(default_factory=NModalInfoNCEConfig)
     train: TrainConfig = Field(
@@ -91,6 +92,13 @@ def selected_modalities(config: InfoNCEConfig, task: Task) -> list[str]:
     return chosen
 
 
+#: the paper, as ``mmalign list`` shows it (its text gives no venue or arXiv id)
+PAPER = (
+    "n-modal InfoNCE: Fürer, Bernstein, Rossetto, 'A Comparison of Late-fusion Training "
+    "Strategies for Quad-modal Joint Embeddings'"
+)
+
+
 class InfoNCE(Method):
     """n-modal InfoNCE late-fusion joint embedding, trained round-robin or jointly."""
 
@@ -118,7 +126,7 @@ class InfoNCE(Method):
                 build=build,
                 train=config.train,
                 encoders={m: config.encoders[m] for m in modalities},
-                loader=make_loader(config.strategy, modalities),
+                loader=make_loader(config.strategy, modalities, config.round_robin),
                 find_unused_parameters=config.strategy == "round-robin",
             )
         ]
