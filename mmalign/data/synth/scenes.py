@@ -90,6 +90,8 @@ class SynthScenes(EmbeddedTask):
 
     Config = SynthScenesConfig
     name = "synth-scenes"
+    #: read by the COCO reader: pairs are named by image (ti-jepa's one-random captions)
+    reads_coco = True
     modalities = ("image", "text")
     label_type = "none"
     metrics = ("loss",)
