@@ -24,11 +24,12 @@ from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSp
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
 from mmalign.runner import checkpoint, distributed, identity, preflight, ranges
-from mmalign.runner.compose import make_encoders, make_task, method_config, split_overrides
+from mmalign.runner.compose import make_task, method_config, split_overrides
 from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
 from mmalign.runner.progress import make_progress
+from mmalign.store.deferred import make_encoders
 from mmalign.store.options import DataOptions, data_options, split_data_sets, take_fraction
 
 log = logging.getLogger("mmalign.runner")
@@ -90,7 +91,10 @@ def component_parameters(
     model: nn.Module, encoders: dict[str, Encoder], objective: Objective
 ) -> dict[str, dict[str, int]]:
     """Trainable and frozen parameter counts per component."""
-    out = {f"encoder.{m}": count_parameters(e) for m, e in encoders.items()}
+    out = {  # a deferred (unbuilt) encoder reports the counts remembered from its build
+        f"encoder.{m}": getattr(e, "parameter_counts", None) or count_parameters(e)
+        for m, e in encoders.items()
+    }
     children = list(model.named_children())
     for name, child in children:
         out[f"model.{name}"] = count_parameters(child)
