@@ -2,6 +2,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mmalign.api import load_run, run
 from mmalign.hookspecs import hookimpl, hookspec
 from mmalign.interfaces import (
     Batch,
@@ -66,4 +67,6 @@ __all__ = [
     "get_registry",
     "hookimpl",
     "hookspec",
+    "load_run",
+    "run",
 ]

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,17 +94,33 @@ def run(
     data_dir: Annotated[Path | None, typer.Option(help="the task's data folder")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute features")] = False,
+    data_fraction: Annotated[float | None, typer.Option(
+        help="use this share of every split (same as --set data.fraction=F)")] = None,
+    store_dtype: Annotated[str | None, typer.Option(
+        help="fp16 (default), bf16 or fp32 feature store (--set data.store_dtype=...)")] = None,
     resume: Annotated[str | None, typer.Option(help="run id or run directory")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    allow_stand_in: Annotated[bool, typer.Option(
+        "--allow-stand-in", help="a stage whose real data is missing trains on its embedded "
+                                 "stand-in (the row is marked stand-in)")] = False,
+    loggers: Annotated[list[str] | None, typer.Option(
+        "--logger", help="send each epoch to a logger plugin, e.g. tensorboard "
+                         "(repeatable)")] = None,
 ) -> None:
     """Train and evaluate METHOD on a task; the result is recorded in the results store."""
     from mmalign.config import parse_sets
     from mmalign.runner import RunRequest, execute
 
     try:
+        overrides = parse_sets(sets or [])
+        if data_fraction is not None:
+            overrides["data.fraction"] = data_fraction
+        if store_dtype is not None:
+            overrides["data.store_dtype"] = store_dtype
         req = RunRequest(method=method, task=task, size=size, seed=seed,
-                         sets=parse_sets(sets or []), config_file=config, data_dir=data_dir,
-                         device=device, use_cache=not no_cache, resume=resume, quiet=quiet)
+                         sets=overrides, config_file=config, data_dir=data_dir,
+                         device=device, use_cache=not no_cache, resume=resume, quiet=quiet,
+                         allow_stand_in=allow_stand_in, loggers=list(loggers or []))
         result = execute(req)
     except MMAlignError as exc:
         _fail(exc)
@@ -155,17 +172,27 @@ def info(
         console.print(table)
 
 
+class BoardFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
 @app.command()
 def compare(
     task: Annotated[str | None, typer.Option()] = None,
     metric: Annotated[str | None, typer.Option(help="sort by this metric")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="table, markdown, csv or json")] = "table",
+    fmt: Annotated[BoardFormat, typer.Option(
+        "--format", "-f", help="table, markdown, csv or json")] = BoardFormat.table,
     reported: Annotated[bool, typer.Option("--reported",
                                            help="show the papers' reported rows")] = False,
+    against: Annotated[str | None, typer.Option(
+        "--against",
+        help="METHOD[:VARIANT]: paired differences on shared seeds vs this row")] = None,
     db: Annotated[Path | None, typer.Option(help="results database")] = None,
 ) -> None:
-    """Leaderboards: one row per method x size, mean ± std over seeds, best in bold."""
+    """Leaderboards: rows per resolved configuration, n, mean ± sample std, 95% CI."""
     from mmalign import leaderboard
     from mmalign.results import ResultsStore
 
@@ -173,17 +200,19 @@ def compare(
         runs = ResultsStore(db).runs(task=task)
         registry = _registry()
         primary = {e.name: list(e.obj.metrics) for e in registry.list("task")}
+        sizes = {e.name: e.obj.default_size for e in registry.list("method")}
+        boards = leaderboard.build_boards(runs, task, metric, reported, primary,
+                                          against=against, default_sizes=sizes)
     except MMAlignError as exc:
         _fail(exc)
-    boards = leaderboard.build_boards(runs, task, metric, reported, primary)
     if not boards:
         err.print("No completed runs" + (f" for task {task}" if task else "") + ".")
         return
-    if fmt == "json":
+    if fmt is BoardFormat.json:
         print(leaderboard.render_json(boards))
-    elif fmt == "csv":
+    elif fmt is BoardFormat.csv:
         print(leaderboard.render_csv(boards), end="")
-    elif fmt == "markdown":
+    elif fmt is BoardFormat.markdown:
         print("\n".join(leaderboard.render_markdown(b) for b in boards))
     else:
         for board in boards:
@@ -192,23 +221,110 @@ def compare(
 
 @app.command()
 def runs(
+    run_id: Annotated[str | None, typer.Argument(help="one run: its provenance")] = None,
     task: Annotated[str | None, typer.Option()] = None,
     status: Annotated[str | None, typer.Option()] = None,
     fmt: Format = "table",
+    db: Annotated[Path | None, typer.Option(help="results database")] = None,
 ) -> None:
-    """Recorded runs with their status (running, completed, failed, killed)."""
+    """Recorded runs with their status; with RUN_ID, that run's record and provenance."""
     from mmalign.results import ResultsStore
 
-    rows = ResultsStore().runs(task=task, status=status)
+    store = ResultsStore(db)
+    if run_id is not None:
+        _show_run(store, run_id, fmt)
+        return
+    rows = store.runs(task=task, status=status)
     if fmt == "json":
         print(json.dumps(rows, indent=2, default=str))
         return
-    table = Table("run id", "method", "task", "size", "seed", "status", "wall s", "skipped")
+    table = Table()
+    table.add_column("run id", overflow="fold")  # `runs RUN_ID` needs it whole: never cut
+    for name in ("method", "task", "size", "seed", "status", "wall s", "skipped"):
+        table.add_column(name)
     for r in rows:
         wall = f"{r['wall_time']:.1f}" if r["wall_time"] else ""
         table.add_row(r["run_id"], r["method"], r["task"], r["size"], str(r["seed"]),
                       r["status"], wall, str(r["skipped"]))
     console.print(table)
+
+
+def _show_run(store: Any, run_id: str, fmt: str) -> None:
+    from rich.markup import escape
+
+    from mmalign.errors import ConfigError
+    from mmalign.provenance import flat_fields
+
+    row = store.get(run_id)
+    if row is None:
+        _fail(ConfigError(f"No run '{run_id}' in {store.path}"))
+    prov = (row["extra"] or {}).get("provenance")
+    if fmt == "json":
+        print(json.dumps(row, indent=2, default=str))
+        return
+    head = {k: row[k] for k in ("run_id", "method", "task", "size", "seed", "status",
+                                "config_hash", "run_dir", "error") if row.get(k) is not None}
+    head["variant"] = (row["extra"] or {}).get("variant") or "default"
+    table = Table("field", "value", title=f"run {run_id}", title_justify="left")
+    for key, value in flat_fields(head):
+        table.add_row(key, escape(value))
+    for key, value in flat_fields(prov or {"provenance": "not recorded (an older run)"}):
+        if key.startswith("stages.") and ".history" in key:
+            continue
+        table.add_row(escape(key), escape(value))
+    console.print(table)
+
+
+suite_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(suite_app, name="suite",
+              help="Run a benchmark suite (TOML) resumably and report it.")
+
+
+@suite_app.command("run")
+def suite_run(
+    file: Annotated[Path, typer.Argument(help="the suite file (TOML)")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="cells run in parallel")] = 1,
+    launcher: Annotated[str, typer.Option(
+        help="local (processes) or submitit (SLURM; submitit's local executor without "
+             "a cluster)")] = "local",
+    data_dir: Annotated[Path | None, typer.Option(help="the tasks' data folder")] = None,
+    db: Annotated[Path | None, typer.Option(help="results database")] = None,
+) -> None:
+    """Run every cell not yet completed with the same resolved config; failures are
+    recorded and the rest go on. Exit 1 when a cell failed."""
+    from mmalign.suite.launch import run_suite
+    from mmalign.suite.spec import load
+
+    try:
+        outcome = run_suite(load(file), jobs, launcher, db, data_dir,
+                            echo=lambda line: console.print(line, highlight=False,
+                                                            markup=False))
+    except MMAlignError as exc:
+        _fail(exc)
+    saved = sum(c.saved for c in outcome.cells if c.status == "skipped")
+    console.print(
+        f"suite {file.stem}: {outcome.count('completed')} completed, "
+        f"{outcome.count('failed')} failed, {outcome.count('skipped')} skipped "
+        f"(their earlier runs took {saved:.1f} s) in {outcome.wall:.1f} s", highlight=False)
+    if outcome.count("failed"):
+        raise typer.Exit(1)
+
+
+@suite_app.command("report")
+def suite_report(
+    file: Annotated[Path, typer.Argument(help="the suite file (TOML)")],
+    out: Annotated[Path, typer.Option("--out", help="folder for report.md and plots")],
+    db: Annotated[Path | None, typer.Option(help="results database")] = None,
+) -> None:
+    """Write OUT/report.md: the suite's leaderboard, paired comparisons and PNG plots."""
+    from mmalign.suite.report import write_report
+    from mmalign.suite.spec import load
+
+    try:
+        path = write_report(load(file), out, db)
+    except MMAlignError as exc:
+        _fail(exc)
+    console.print(f"wrote {path}", highlight=False)
 
 
 def _mount_data_commands() -> None:

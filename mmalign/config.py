@@ -30,6 +30,8 @@ class RunConfig(StrictModel):
     method_config: dict[str, Any]
     #: the user's own overrides (file and --set), kept to label variants
     overrides: dict[str, Any] = {}
+    #: the absolute data folder the run reads; a resume must read the same one
+    data_dir: str | None = None
 
 
 def parse_value(text: str) -> Any:

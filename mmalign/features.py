@@ -1,40 +1,54 @@
 """Turning a split's samples into tensors once: frozen-encoder features, cached on disk.
 
 A :class:`FeatureSet` holds, per modality, either encoder features (frozen encoders,
-computed once per sample and cached under ``MMALIGN_HOME/cache`` keyed by the
-encoder fingerprint, the task, its data and the split) or preprocessed inputs (for
-encoders kept in the training loop). Samples whose preprocessing fails are skipped
-and counted.
+computed once per distinct input and kept in the on-disk feature store of
+:mod:`mmalign.store`, read per batch) or preprocessed inputs (for encoders kept in
+the training loop). Samples whose preprocessing fails are skipped and counted.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from mmalign import atomic, paths
+from mmalign import paths
 from mmalign.config import config_hash
 from mmalign.errors import MMAlignError
 from mmalign.interfaces import Batch, Encoder, Sample
 from mmalign.skips import SkipCounter
+from mmalign.store import FeatureStore, StoredColumn, content_key, feasibility, store_dir
+from mmalign.store.padding import pad_cat
+
+if TYPE_CHECKING:
+    from mmalign.runner.distributed import Dist
 
 log = logging.getLogger("mmalign.features")
-CACHE_VERSION = 1
+#: the version of the one-blob-per-split cache that the store replaced
+LEGACY_CACHE_VERSION = 1
+
+Column = Tensor | StoredColumn
 
 
 @dataclass
 class ModalityData:
-    """One modality of a split: ``rows[i]`` is the sample position of row ``i``."""
+    """One modality of a split: ``rows[i]`` is the sample position of row ``i``.
+
+    ``features`` are in-memory tensors or :class:`~mmalign.store.StoredColumn`
+    objects read from the store per batch; ``items`` are preprocessed inputs, or raw inputs
+    preprocessed per batch when ``raw`` is set.
+    """
 
     rows: Tensor
-    features: dict[str, Tensor] | None = None
+    features: dict[str, Column] | None = None
     items: list[Any] | None = None
+    raw: bool = False
 
     def lookup(self, n_samples: int) -> Tensor:
         table = torch.full((n_samples,), -1, dtype=torch.long)
@@ -73,7 +87,9 @@ class FeatureSet:
         if data.features is not None:
             out = {k: v[rows] for k, v in data.features.items()}
         if data.items is not None:
-            out["inputs"] = self.encoders[modality].collate([data.items[int(r)] for r in rows])
+            enc = self.encoders[modality]
+            chosen = [data.items[int(r)] for r in rows]
+            out["inputs"] = enc.collate([enc.preprocess(x) for x in chosen] if data.raw else chosen)
         return out
 
     def keep_only(self, keys: dict[str, list[str]]) -> None:
@@ -109,27 +125,6 @@ def _to_label_tensor(labels: list[Any]) -> Tensor | None:
     return torch.tensor([float(label) for label in labels], dtype=torch.float32)
 
 
-def _pad_cat(chunks: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-    """Concatenate per-batch feature dicts, padding the token axis to the longest."""
-    out: dict[str, Tensor] = {}
-    for key in chunks[0]:
-        parts = [c[key] for c in chunks]
-        if key in ("tokens", "mask", "layers"):
-            axis = 2 if key == "layers" else 1
-            longest = max(p.shape[axis] for p in parts)
-            padded = []
-            for p in parts:
-                pad = longest - p.shape[axis]
-                if pad:
-                    shape = list(p.shape)
-                    shape[axis] = pad
-                    p = torch.cat([p, torch.zeros(shape, dtype=p.dtype)], dim=axis)
-                padded.append(p)
-            parts = padded
-        out[key] = torch.cat(parts)
-    return out
-
-
 def _encode(
     encoder: Encoder, items: list[Any], batch_size: int, device: torch.device
 ) -> dict[str, Tensor]:
@@ -141,7 +136,7 @@ def _encode(
             inputs = move(inputs, device)
             feats = encoder(inputs)
             chunks.append({k: v.detach().cpu() for k, v in feats.items()})
-    return _pad_cat(chunks)
+    return pad_cat(chunks)
 
 
 def move(obj: Any, device: torch.device) -> Any:
@@ -156,8 +151,108 @@ def move(obj: Any, device: torch.device) -> Any:
 
 
 def cache_path(encoder: Encoder, data_key: str, split: str) -> Path:
-    key = config_hash([CACHE_VERSION, encoder.fingerprint(), data_key, split])
+    """Where format 1 (one ``torch.save`` blob per split) kept a split's features;
+    such a blob is migrated into the store on first use (:func:`_migrate`)."""
+    key = config_hash([LEGACY_CACHE_VERSION, encoder.fingerprint(), data_key, split])
     return paths.cache_dir() / f"{type(encoder).__name__.lower()}-{key}.pt"
+
+
+def open_store(encoder: Encoder, dtype: str = "fp16") -> FeatureStore:
+    fingerprint = encoder.fingerprint()
+    name = type(encoder).__name__.lower()
+    return FeatureStore(store_dir(name, fingerprint, dtype), dtype, fingerprint)
+
+
+def _migrate(store: FeatureStore, legacy: Path, key_of: dict[str, str]) -> None:
+    """Move a format-1 blob's rows into the store (no re-encoding), then delete it."""
+    blob = torch.load(legacy, map_location="cpu", weights_only=True)
+    writer = store.writer()
+    need = set(store.missing(key_of[i] for i in blob["ids"] if i in key_of))
+    take = [j for j, sid in enumerate(blob["ids"]) if key_of.get(sid) in need]
+    first: dict[str, int] = {}
+    for j in take:
+        first.setdefault(key_of[blob["ids"][j]], j)
+    if first:
+        index = torch.tensor(list(first.values()), dtype=torch.long)
+        writer.add(list(first), {k: v[index] for k, v in blob["features"].items()})
+    for sid in blob["bad"]:
+        if sid in key_of and key_of[sid] not in store.where:
+            writer.add_bad(key_of[sid], "skipped when the format-1 cache was built")
+    writer.close()
+    legacy.unlink()
+    log.warning(
+        "feature cache %s (format 1, one blob per split) migrated into the store %s",
+        legacy.name,
+        store.root,
+    )
+
+
+def encode_into(
+    store: FeatureStore,
+    encoder: Encoder,
+    raw: dict[str, tuple[str, Any]],
+    batch_size: int,
+    device: torch.device,
+    counter: SkipCounter,
+    quiet: bool = True,
+) -> None:
+    """Preprocess and encode the inputs ``raw`` (content key -> (a sample id, input))
+    into ``store``, a shard at a time: a crash loses at most the shard being filled.
+    After the first batch the whole extraction is checked to fit (disk and memory)."""
+    writer = store.writer()
+    encoder.to(device).eval()
+    pending = list(raw.items())
+    with torch.inference_mode():
+        for start in range(0, len(pending), batch_size):
+            if start == batch_size and writer.keys:
+                _check_fits(store, encoder, writer.buffered // len(writer.keys), len(pending),
+                            writer.shard_bytes, quiet)
+            keys, prepared = [], []
+            for key, (sample_id, value) in pending[start : start + batch_size]:
+                try:
+                    prepared.append(encoder.preprocess(value))
+                except Exception as exc:  # a bad sample is skipped, never fatal on its own
+                    counter.skip(sample_id, exc)
+                    writer.add_bad(key, f"{type(exc).__name__}: {exc}")
+                    continue
+                counter.ok()
+                keys.append(key)
+            if keys:
+                feats = encoder(move(encoder.collate(prepared), device))
+                writer.add(keys, {k: v.detach().cpu() for k, v in feats.items()})
+    writer.close()
+
+
+def _check_fits(
+    store: FeatureStore,
+    encoder: Encoder,
+    bytes_per_input: int,
+    inputs: int,
+    shard_bytes: int,
+    quiet: bool,
+) -> None:
+    weights = sum(t.numel() * t.element_size() for t in encoder.state_dict().values())
+    est = feasibility.estimate(store.root.parent, inputs, bytes_per_input, shard_bytes, weights)
+    line = feasibility.check(est, type(encoder).__name__, store.dtype, store.root.parent)
+    if not quiet:
+        print(line, file=sys.stderr)
+
+
+def _preprocess_all(
+    encoder: Encoder, samples: list[Sample], m: str, counter: SkipCounter
+) -> tuple[dict[int, Any], list[str]]:
+    items, bad = {}, []
+    for pos, sample in enumerate(samples):
+        if m not in sample.inputs:
+            continue
+        try:
+            items[pos] = encoder.preprocess(sample.inputs[m])
+        except Exception as exc:  # a bad sample is skipped, never fatal on its own
+            counter.skip(sample.id, exc)
+            bad.append(sample.id)
+            continue
+        counter.ok()
+    return items, bad
 
 
 def build_feature_set(
@@ -172,86 +267,83 @@ def build_feature_set(
     device: torch.device | None = None,
     batch_size: int = 64,
     where: str = "",
+    store_dtype: str = "fp16",
+    quiet: bool = True,
+    dist: Dist | None = None,
 ) -> FeatureSet:
-    """Preprocess every sample once; encode (or load cached features) per modality.
+    """Encode (or find in the store) every distinct input once, per modality.
 
-    ``inputs[m]`` keeps modality ``m``'s preprocessed inputs next to its features.
+    Frozen encoders' features live in the on-disk store (``use_cache=False``
+    encodes them into memory instead); ``inputs[m]`` also puts modality ``m``'s
+    preprocessed inputs in each batch, preprocessed per batch from the raw inputs.
+    Under torchrun (``dist``) every rank calls this; each encodes its share of the
+    missing inputs, and all read the shared store once every share is written.
     """
+    from mmalign.runner.distributed import Dist
+
+    dist = dist or Dist()
     device = device or torch.device("cpu")
     keep_inputs = inputs or {}
     bad: set[str] = set()
     items: dict[str, dict[int, Any]] = {}
-    blobs: dict[str, dict[str, Any]] = {}
+    keys: dict[str, dict[int, str]] = {}
+    stores: dict[str, FeatureStore] = {}
     for m, enc in encoders.items():
-        path = cache_path(enc, data_key, split)
-        if use_cache and cached[m] and path.exists():
-            blobs[m] = torch.load(path, map_location="cpu", weights_only=True)
-            bad.update(blobs[m]["bad"])
-            if not keep_inputs.get(m):
-                continue
         counter = SkipCounter(f"{where} [{split}/{m}]")
-        items[m] = {}
-        modality_bad = []
-        for pos, sample in enumerate(samples):
-            if m not in sample.inputs:
-                continue
-            try:
-                items[m][pos] = enc.preprocess(sample.inputs[m])
-            except Exception as exc:  # a bad sample is skipped, never fatal on its own
-                counter.skip(sample.id, exc)
-                modality_bad.append(sample.id)
-                continue
-            counter.ok()
-        counter.finish()
-        bad.update(modality_bad)
-        blobs.setdefault(m, {"bad": modality_bad})
+        if cached[m] and use_cache:
+            keys[m] = {p: content_key(s.inputs[m]) for p, s in enumerate(samples) if m in s.inputs}
+            stores[m] = store = open_store(enc, store_dtype)
+            legacy = cache_path(enc, data_key, split)
+            if legacy.exists():
+                _migrate(store, legacy, {samples[p].id: k for p, k in keys[m].items()})
+            need = set(store.missing(keys[m].values()))
+            raw = {}
+            for p, k in keys[m].items():
+                if k in need and k not in raw:
+                    raw[k] = (samples[p].id, samples[p].inputs[m])
+            if dist.active:
+                dist.barrier()  # every rank has listed the same missing inputs before any write
+                share = dict(list(raw.items())[dist.rank :: dist.world])
+                encode_into(store, enc, share, batch_size, device, counter, quiet or not dist.main)
+                dist.barrier()
+                store.refresh()
+            elif raw:
+                encode_into(store, enc, raw, batch_size, device, counter, quiet)
+            counter.finish()
+            bad.update(samples[p].id for p, k in keys[m].items() if k in store.bad)
+        else:
+            items[m], modality_bad = _preprocess_all(enc, samples, m, counter)
+            counter.finish()
+            bad.update(modality_bad)
 
     kept = [pos for pos, s in enumerate(samples) if s.id not in bad]
     new_row = {pos: i for i, pos in enumerate(kept)}
-    kept_ids = [samples[p].id for p in kept]
     modalities: dict[str, ModalityData] = {}
     for m, enc in encoders.items():
-        if "features" in blobs[m]:
-            modalities[m] = _from_cache(blobs[m], kept_ids)
-        else:
-            positions = [p for p in items[m] if p in new_row]
-            rows = torch.tensor([new_row[p] for p in positions], dtype=torch.long)
+        present = keys[m] if m in keys else items[m]
+        positions = [p for p in present if p in new_row]
+        rows = torch.tensor([new_row[p] for p in positions], dtype=torch.long)
+        if m in stores:
+            item_keys = [keys[m][p] for p in positions]
+            data = ModalityData(rows=rows, features=dict(stores[m].columns(item_keys)))
+        elif cached[m]:
             prepared = [items[m][p] for p in positions]
-            if not cached[m]:
-                modalities[m] = ModalityData(rows=rows, items=prepared)
-                continue
             feats = _encode(enc, prepared, batch_size, device) if prepared else {}
-            if use_cache:
-                blob = {
-                    "ids": [samples[p].id for p in positions],
-                    "features": feats,
-                    "bad": blobs[m]["bad"],
-                }
-                atomic.torch_save(blob, cache_path(enc, data_key, split))
-            modalities[m] = ModalityData(rows=rows, features=feats)
-        if keep_inputs.get(m):
-            modalities[m].items = [items[m][kept[int(r)]] for r in modalities[m].rows]
+            data = ModalityData(rows=rows, features=feats)
+        else:
+            data = ModalityData(rows=rows, items=[items[m][p] for p in positions])
+        if keep_inputs.get(m) and data.items is None:
+            data.items = [samples[p].inputs[m] for p in positions]
+            data.raw = True
+        modalities[m] = data
     return FeatureSet(
         split=split,
-        sample_ids=kept_ids,
+        sample_ids=[samples[p].id for p in kept],
         labels=_to_label_tensor([samples[p].label for p in kept]),
         modalities=modalities,
         encoders=encoders,
         skipped=len(samples) - len(kept),
     )
-
-
-def _from_cache(blob: dict[str, Any], kept_ids: list[str]) -> ModalityData:
-    """Align cached feature rows with the kept samples."""
-    position = {sid: i for i, sid in enumerate(kept_ids)}
-    rows, take = [], []
-    for j, sid in enumerate(blob["ids"]):
-        if sid in position:
-            rows.append(position[sid])
-            take.append(j)
-    index = torch.tensor(take, dtype=torch.long)
-    feats = {k: v[index] for k, v in blob["features"].items()}
-    return ModalityData(rows=torch.tensor(rows, dtype=torch.long), features=feats)
 
 
 def shuffled_batches(
@@ -289,4 +381,4 @@ def derive_features(
         for name, feats in fn(move(fs.batch(positions), device)).items():
             chunks.setdefault(name, []).append({k: v.detach().cpu() for k, v in feats.items()})
     for name, parts in chunks.items():
-        fs.add_features(name, _pad_cat(parts))
+        fs.add_features(name, pad_cat(parts))

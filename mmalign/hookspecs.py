@@ -7,7 +7,8 @@ function of the same name decorated with :data:`mmalign.hookimpl`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -28,4 +29,15 @@ def mmalign_register(registry: RegistryView) -> None:
     ``metric`` or ``collator`` (something that adds to batches, e.g. mask sampling).
     The registration is attributed to the calling plugin, so ``mmalign list`` can say
     where every name came from.
+    """
+
+
+@hookspec
+def mmalign_loggers() -> dict[str, Callable[..., Any]]:
+    """Run loggers by name, for ``mmalign run --logger NAME`` (W&B, MLflow, ...).
+
+    Return ``{name: factory}``. The runner calls ``factory(run_dir=..., run_id=...,
+    config=...)`` once per run and gets an object with ``log_epoch(stage, row, step)``
+    (``row``: the epoch's train losses and validation metrics) and ``close()``.
+    The built-in plugin provides ``tensorboard``.
     """

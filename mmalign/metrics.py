@@ -39,7 +39,8 @@ def sentiment_regression(y_true: Any, y_pred: Any) -> dict[str, float]:
     """MSA regression metrics on scores in [-3, 3]."""
     t, p = _np(y_true).astype(np.float64).ravel(), _np(y_pred).astype(np.float64).ravel()
     mae = float(np.mean(np.abs(p - t)))
-    corr = float(np.corrcoef(p, t)[0, 1]) if np.std(p) > 0 and np.std(t) > 0 else 0.0
+    # a constant prediction (a collapsed model) has no correlation: NaN, as MMSA's np.corrcoef
+    corr = float(np.corrcoef(p, t)[0, 1]) if np.std(p) > 0 and np.std(t) > 0 else float("nan")
     acc7 = float(np.mean(np.round(np.clip(p, -3, 3)) == np.round(np.clip(t, -3, 3))))
     has0_t, has0_p = t >= 0, p >= 0
     nz = t != 0

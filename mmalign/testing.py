@@ -207,7 +207,9 @@ def run_method(mmalign_home: Path) -> Callable[..., Any]:
     """Run a method quietly and return its :class:`~mmalign.runner.RunResult`."""
     from mmalign.runner import RunRequest, execute
 
-    def run(method: str, task: str | None = None, seed: int = 0, **sets: Any) -> Any:
-        return execute(RunRequest(method=method, task=task, seed=seed, sets=sets, quiet=True))
+    def run(method: str, task: str | None = None, seed: int = 0,
+            allow_stand_in: bool = False, **sets: Any) -> Any:
+        return execute(RunRequest(method=method, task=task, seed=seed, sets=sets, quiet=True,
+                                  allow_stand_in=allow_stand_in))
 
     return run

@@ -21,15 +21,15 @@ def test_run_prints_metrics_and_compare_reads_them(toy_plugin):
     assert len(ResultsStore().runs(status="completed")) == 2
     board = runner.invoke(app, ["compare", "--task", "toy-pairs", "--format", "json"])
     (task,) = json.loads(board.output)
-    assert task["metrics"][0] == "acc" and task["rows"][0]["seeds"] == 2
+    assert task["metrics"][0] == "acc" and task["rows"][0]["n"] == 2
     md = runner.invoke(app, ["compare", "--format", "markdown"])
-    assert "| late-fusion | default [" in md.output and "| 2 seed(s) |" in md.output
+    assert "| late-fusion | default · " in md.output and "| 2 |" in md.output
     out = runner.invoke(app, ["run", "late-fusion", *TOY, "--set", "dropout=0.5"])
     assert out.exit_code == 0, out.output
     board = runner.invoke(app, ["compare", "--task", "toy-pairs", "--format", "json"])
     rows = json.loads(board.output)[0]["rows"]
-    assert sorted(r["seeds"] for r in rows) == [1, 2]  # the variant gets its own row
-    assert any("dropout=0.5" in r["size"] for r in rows)
+    assert sorted(r["n"] for r in rows) == [1, 2]  # the variant gets its own row
+    assert any("dropout=0.5" in r["variant"] for r in rows)
     listing = runner.invoke(app, ["runs", "--format", "json"])
     assert {r["status"] for r in json.loads(listing.output)} == {"completed"}
 

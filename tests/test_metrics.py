@@ -36,6 +36,17 @@ def test_sentiment_regression_by_hand():
     assert got["f1_non0"] == pytest.approx(f1_score(t[nz] > 0, p[nz] > 0, average="weighted"))
 
 
+def test_corr_of_a_constant_prediction_is_undefined():
+    """MMSA's np.corrcoef gives NaN for a collapsed model; 0.0 would read as a score."""
+    t = np.array([-2.0, -0.5, 0.0, 1.5])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mmsa = np.corrcoef(np.full(4, 0.3), t)[0, 1]
+    assert np.isnan(mmsa)
+    got = metrics.sentiment_regression(t, np.full(4, 0.3))
+    assert np.isnan(got["corr"])
+    assert got["mae"] == pytest.approx(np.mean(np.abs(t - 0.3)))
+
+
 def _brute_recall(q, g, ql, gl, k, skip):
     qn = q / np.linalg.norm(q, axis=1, keepdims=True)
     gn = g / np.linalg.norm(g, axis=1, keepdims=True)

@@ -28,7 +28,7 @@ def _run(home: Path, *extra: str) -> subprocess.CompletedProcess:
 
 def _epoch_of(ckpt: Path) -> int:
     try:
-        return torch.load(ckpt, weights_only=False)["state"]["epoch"]
+        return torch.load(ckpt, weights_only=True)["state"]["epoch"]
     except Exception:  # mid-replace or not yet written
         return -1
 

@@ -7,6 +7,7 @@ from mmalign import features, paths
 from mmalign.errors import DataError, ResumeError
 from mmalign.results import ResultsStore
 from mmalign.runner import RunRequest, execute
+from mmalign.store import FeatureStore
 from mmalign.testing import ToyVectorEncoder, toy_encoders
 
 FAST = {"encoders": toy_encoders(), "train.epochs": 6, "train.lr": 0.01}
@@ -55,7 +56,9 @@ def test_feature_cache_reused_and_no_cache(toy_plugin, run_method, monkeypatch):
                         lambda self, x: calls.append(len(x)) or original(self, x))
     run_method("late-fusion", task="toy-pairs", **FAST)
     assert sum(calls) == 2 * 240  # two modalities, every sample once
-    assert len(list(paths.cache_dir().glob("*.pt"))) == 6  # 2 modalities x 3 splits
+    stores = sorted((paths.cache_dir() / "store").iterdir())
+    assert len(stores) == 2  # one store per encoder, shared by the 3 splits
+    assert [len(FeatureStore(d).where) for d in stores] == [240, 240]
     calls.clear()
     run_method("late-fusion", task="toy-pairs", seed=1, **FAST)
     assert calls == []  # warm cache: the encoders never ran

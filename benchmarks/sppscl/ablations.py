@@ -38,6 +38,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "cmf-none": {"cmf": "none"},
     "unmasked-padding": {"mask_padding": False},
     "paper-losses": {"variant": "paper"},
+    "paper-gate": {"gate": "paper"},
+    "train-mode-encoders": {"encoder_mode": "train-mode"},
     "ha-mean": {"ha_summary": "mean"},
 }
 

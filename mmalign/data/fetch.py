@@ -21,14 +21,18 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import IO
 
-from mmalign import paths
+from mmalign import atomic, paths
 from mmalign.data.catalog import Download
 from mmalign.errors import DataError
 
 CHUNK = 1 << 16
+#: the longest file-name component (bytes) of ext4, APFS, NTFS and most others
+NAME_MAX = 255
 Progress = Callable[[int, int | None], None]
 
 
@@ -108,12 +112,76 @@ def _range_start(resp: http.client.HTTPResponse) -> int | None:
 
 
 def _target(name: str, strip: int, archive: Path) -> PurePosixPath | None:
-    """The member's path after stripping, or ``None`` when nothing is left of it."""
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts:
+    """The member's path after stripping, or ``None`` when nothing is left of it.
+
+    The checks hold on POSIX and Windows alike: backslashes count as separators, and
+    absolute paths, ``..``, drive letters (``C:``) and UNC names are refused.
+    """
+    posix = name.replace("\\", "/")
+    path = PurePosixPath(posix)
+    windows = PureWindowsPath(name)
+    if (
+        path.is_absolute()
+        or ".." in path.parts
+        or windows.drive
+        or windows.root
+        or ":" in (path.parts[0] if path.parts else "")
+        or "\x00" in name
+    ):
         raise DataError(f"{archive.name}: refusing unsafe member path {name!r}")
+    if any(len(part.encode()) > NAME_MAX for part in path.parts):
+        raise DataError(
+            f"{archive.name}: member {name[:60]!r}... has a path component longer than "
+            f"{NAME_MAX} bytes, which no common file system stores"
+        )
     parts = path.parts[strip:]
     return PurePosixPath(*parts) if parts else None
+
+
+def _members(archive: Path) -> Iterator[tuple[str, int, Callable[[], IO[bytes]]]]:
+    """Regular-file members of a zip or tar archive as ``(name, size, open)``.
+
+    Links, devices and FIFOs are skipped (never followed); tar members also pass
+    tarfile's ``data`` filter where this Python has it.
+    """
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    yield info.filename, info.file_size, partial(zf.open, info)
+        return
+    with tarfile.open(archive) as tf:
+        for member in tf:
+            if not member.isfile():
+                continue  # folders are implied; links are not followed
+            _target(member.name, 0, archive)  # our own checks first, for one message
+            if hasattr(tarfile, "data_filter"):
+                try:
+                    tarfile.data_filter(member, str(archive.parent))
+                except tarfile.FilterError as exc:
+                    raise DataError(
+                        f"{archive.name}: refusing member {member.name!r}: {exc}"
+                    ) from None
+            yield member.name, member.size, partial(_extracted, tf, member)
+
+
+def _extracted(tf: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    src = tf.extractfile(member)
+    if src is None:
+        raise DataError(f"{tf.name}: member {member.name!r} has no data")
+    return src
+
+
+def _check_space(archive: Path, into: Path) -> None:
+    """Refuse before writing when the unpacked size is more than the free space."""
+    if not (zipfile.is_zipfile(archive) or tarfile.is_tarfile(archive)):
+        return
+    need = sum(size for _, size, _ in _members(archive))
+    free = shutil.disk_usage(into).free
+    if need > free:
+        raise DataError(
+            f"{archive.name}: unpacks to {need:,} bytes but {into} has only {free:,} free"
+        )
 
 
 def unpack(archive: Path, into: Path, strip: int = 0) -> None:
@@ -121,27 +189,17 @@ def unpack(archive: Path, into: Path, strip: int = 0) -> None:
     into.mkdir(parents=True, exist_ok=True)
     tmp = into.parent / f".{into.name}.unpack-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
+    member = archive.name
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    target = _target(info.filename, strip, archive)
-                    if target is None or info.is_dir():
-                        continue
-                    (tmp / target).parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, (tmp / target).open("wb") as dst:
-                        shutil.copyfileobj(src, dst)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                for member in tf:
-                    target = _target(member.name, strip, archive)
-                    if target is None or not member.isfile():
-                        continue  # folders are implied; links are not followed
-                    (tmp / target).parent.mkdir(parents=True, exist_ok=True)
-                    src = tf.extractfile(member)
-                    assert src is not None
-                    with src, (tmp / target).open("wb") as dst:
-                        shutil.copyfileobj(src, dst)
+        _check_space(archive, into)
+        if zipfile.is_zipfile(archive) or tarfile.is_tarfile(archive):
+            for member, _, open_member in _members(archive):
+                target = _target(member, strip, archive)
+                if target is None:
+                    continue
+                (tmp / target).parent.mkdir(parents=True, exist_ok=True)
+                with open_member() as src, (tmp / target).open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
         else:
             shutil.copyfile(archive, tmp / archive.name)
         for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
@@ -150,6 +208,10 @@ def unpack(archive: Path, into: Path, strip: int = 0) -> None:
             os.replace(file, dest)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         raise DataError(f"{archive}: cannot unpack: {exc}") from exc
+    except OSError as exc:
+        raise DataError(
+            f"{archive}: cannot unpack member {member!r}: {exc.strerror or exc}"
+        ) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -175,10 +237,12 @@ def fetch(
             continue
         dest = paths.home() / "downloads" / task / item.filename
         download(item, dest, verify, progress(item.filename) if progress else None)
-        unpack(dest, data_dir, item.strip)
-        dest.unlink()
+        try:
+            unpack(dest, data_dir, item.strip)
+        finally:  # a refused archive is not kept around to be reused for another URL
+            dest.unlink(missing_ok=True)
         record[item.url] = item.sha256 or "unverified"
-        record_path.write_text(json.dumps(record, indent=1))
+        atomic.write_text(record_path, json.dumps(record, indent=1))
         checked = "sha256 verified" if verify else "NOT verified"
         done.append(f"{item.filename}: downloaded ({checked}) and unpacked into {data_dir}")
     return done

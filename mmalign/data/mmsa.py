@@ -1,43 +1,81 @@
-"""CMU-MOSI, CMU-MOSEI and UR-FUNNY as MMSA-style feature pickles.
+"""CMU-MOSI, CMU-MOSEI and UR-FUNNY from the feature pickles the MSA literature uses.
 
-``unaligned_50.pkl`` is a dict ``train`` / ``valid`` / ``test``, each holding
-``raw_text`` [N], ``audio`` [N, T, Da], ``vision`` [N, T, Dv], ``text_bert``
-[N, 3, L] (BERT ids, mask, segments; checked when present, not used: raw text goes
-to the text encoder), ``audio_lengths`` and ``vision_lengths`` [N],
-``regression_labels`` [N] and ``id`` [N]. Sequences are padded at the end (MMSA
-packs the first ``length`` steps), so samples get ``audio[:length]``. Non-finite
-feature values (MOSEI's COVAREP has -inf) are zeroed as MMSA does, and counted.
+Two layouts, told apart by their keys (or declared with ``task.layout``):
+
+* **MMSA** (``unaligned_50.pkl``, ``aligned_50.pkl``): a dict ``train`` / ``valid`` /
+  ``test``, each holding ``raw_text`` [N], ``audio`` [N, T, Da], ``vision``
+  [N, T, Dv], ``text_bert`` [N, 3, L] (BERT ids, mask, segments; checked when
+  present), ``regression_labels`` [N] (or [N, 1]) and ``id`` [N]. Unaligned files
+  record ``audio_lengths`` / ``vision_lengths``; aligned files do not — their
+  sequences follow the BERT tokens, so, as MMSA does, the length is the sum of the
+  ``text_bert`` mask (without ``text_bert``: the non-padding rows).
+* **CMU-SDK / MulT** (``mosi_data_noalign.pkl``, ``mosei_senti_data_noalign.pkl``,
+  which the TeCaFN and MMIM code read): ``audio``, ``vision``, ``text`` (GloVe
+  vectors), ``labels`` [N, 1, 1] and ``id`` [N, k] (bytes, ``id[:, 0]`` =
+  ``video_clip``), no lengths and no words. The words come from an MMSA-style
+  ``label.csv`` (columns ``video_id``, ``clip_id``, ``text``), set by
+  ``task.text_file``; the length of a sequence is its count of non-padding rows.
+
+**Padding.** MMSA pads at the back (the first ``length`` steps are real); the
+CMU-SDK files pad at the front (the authors' loaders take the *last* ``length``
+steps). ``task.padding = "auto"`` finds out from the all-zero rows: with recorded
+lengths, which end of every short sequence is all zeros; without, at which end the
+zero rows sit. A file where neither end wins clearly is refused with the counts, so
+it is never misread silently; ``padding = "back" | "front"`` declares it.
+
+**Lengths** longer than the stored sequence (MMSA records them before truncating)
+are clamped to it and counted; a clip without any frame, without text or with a
+non-finite label is dropped, reported per clip (``mmalign data check``) and
+summarised on the console. Non-finite feature values (COVAREP's -inf) are zeroed
+as MMSA does, and counted.
 """
 
 from __future__ import annotations
 
-import pickle
+import csv
+import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from mmalign import safe_pickle
 from mmalign.data.base import DataTask
 from mmalign.data.report import DataFileError, Report
 from mmalign.interfaces import Sample, StrictModel
 
 SPLITS = (("train", "train"), ("validation", "valid"), ("test", "test"))
-KEYS = ("raw_text", "audio", "vision", "audio_lengths", "vision_lengths", "regression_labels", "id")
+MMSA_KEYS = ("raw_text", "audio", "vision", "regression_labels", "id")
+LENGTH_KEYS = ("audio_lengths", "vision_lengths")
+SDK_KEYS = ("audio", "vision", "labels", "id")
 NONFINITE = "features_nonfinite_zeroed"
+CLAMPED = "lengths_clamped_to_sequence"
 REGRESSION_METRICS = ("mae", "corr", "acc7", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0")
+#: share of the padded clips the winning padding position must explain
+PADDING_AGREEMENT = 0.9
+SEQUENCES = {"audio": "audio", "vision": "video"}
+
+Layout = Literal["auto", "mmsa", "cmu-sdk"]
+Padding = Literal["auto", "back", "front"]
+
+log = logging.getLogger("mmalign.data")
 
 
 class MMSAConfig(StrictModel):
-    """The pickle's file name inside the data folder."""
+    """Which pickle, its layout and padding, and (CMU-SDK files) where the words are."""
 
     file: str = "unaligned_50.pkl"
+    layout: Layout = "auto"
+    padding: Padding = "auto"
+    text_file: str = "label.csv"
 
 
 def load_pickle(path: Path, rel: str) -> dict[str, Any]:
     """The unpickled dict, with every split present; anything else is a DataFileError."""
     try:
         with path.open("rb") as fh:
-            obj = pickle.load(fh)
+            obj = safe_pickle.load(fh)
     except Exception as exc:  # truncated or foreign files raise many types
         raise DataFileError(rel, f"cannot unpickle: {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, dict):
@@ -55,15 +93,34 @@ def _array(split: dict[str, Any], key: str, rel: str, where: str) -> np.ndarray:
         raise DataFileError(rel, f"{where}/{key}: not an array: {exc}") from exc
 
 
-def validated(split: dict[str, Any], rel: str, where: str) -> dict[str, np.ndarray]:
-    """The split's arrays after checking every key's presence and shape against N."""
-    if not isinstance(split, dict):
-        raise DataFileError(rel, f"{where}: expected a dict of arrays")
-    missing = [k for k in KEYS if k not in split]
-    if missing:
-        raise DataFileError(rel, f"{where}: missing key(s) {', '.join(missing)}")
-    arrays = {k: _array(split, k, rel, where) for k in KEYS}
-    n = len(arrays["id"])
+def detect_layout(obj: dict[str, Any], rel: str) -> Literal["mmsa", "cmu-sdk"]:
+    """``mmsa`` when the train split has ``raw_text``, ``cmu-sdk`` when it has
+    ``labels`` but no words; anything else names the keys it found."""
+    train = obj["train"]
+    keys = sorted(train) if isinstance(train, dict) else []
+    if "raw_text" in keys:
+        return "mmsa"
+    if "labels" in keys and "regression_labels" not in keys:
+        return "cmu-sdk"
+    raise DataFileError(
+        rel,
+        f"train: neither the MMSA layout (raw_text, regression_labels, ...) nor the "
+        f"CMU-SDK one (labels, no words); keys: {', '.join(map(str, keys)) or 'none'}",
+    )
+
+
+@dataclass
+class Split:
+    """One split's arrays after validation; ``lengths`` is None where not recorded."""
+
+    ids: list[str]
+    texts: list[str] | None
+    labels: np.ndarray
+    seqs: dict[str, np.ndarray]
+    lengths: dict[str, np.ndarray | None]
+
+
+def _check_sequences(arrays: dict[str, np.ndarray], n: int, rel: str, where: str) -> None:
     expected = {"audio": "[N, T, Da]", "vision": "[N, T, Dv]"}
     for key, shape in expected.items():
         a = arrays[key]
@@ -73,71 +130,247 @@ def validated(split: dict[str, Any], rel: str, where: str) -> dict[str, np.ndarr
                 f"{where}/{key}: expected numeric {shape} with N={n}, "
                 f"got {a.dtype} {list(a.shape)}",
             )
-    labels = arrays["regression_labels"]
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        arrays["regression_labels"] = labels = labels[:, 0]
-    for key in ("raw_text", "audio_lengths", "vision_lengths", "regression_labels"):
-        if arrays[key].shape != (n,):
-            raise DataFileError(
-                rel, f"{where}/{key}: expected shape [N={n}], got {list(arrays[key].shape)}"
-            )
+
+
+def _vector(a: np.ndarray, n: int, key: str, rel: str, where: str) -> np.ndarray:
+    """``a`` as shape [N]; [N, 1] and [N, 1, 1] (label columns) are flattened."""
+    if a.ndim > 1 and a.shape[0] == n and int(np.prod(a.shape[1:])) == 1:
+        a = a.reshape(n)
+    if a.shape != (n,):
+        raise DataFileError(rel, f"{where}/{key}: expected shape [N={n}], got {list(a.shape)}")
+    return a
+
+
+def validated_mmsa(split: Any, rel: str, where: str) -> Split:
+    """An MMSA split after checking every key's presence and shape against N."""
+    if not isinstance(split, dict):
+        raise DataFileError(rel, f"{where}: expected a dict of arrays")
+    has_lengths = [k for k in LENGTH_KEYS if k in split]
+    if len(has_lengths) == 1:
+        other = next(k for k in LENGTH_KEYS if k not in split)
+        raise DataFileError(rel, f"{where}: missing key(s) {other}")
+    missing = [k for k in MMSA_KEYS if k not in split]
+    if missing:
+        raise DataFileError(rel, f"{where}: missing key(s) {', '.join(missing)}")
+    arrays = {k: _array(split, k, rel, where) for k in (*MMSA_KEYS, *has_lengths)}
+    n = len(arrays["id"])
+    _check_sequences(arrays, n, rel, where)
+    labels = _vector(arrays["regression_labels"], n, "regression_labels", rel, where)
+    texts = _vector(arrays["raw_text"], n, "raw_text", rel, where)
+    lengths: dict[str, np.ndarray | None] = {"audio": None, "vision": None}
+    for key in has_lengths:
+        lengths[key.removesuffix("_lengths")] = _vector(arrays[key], n, key, rel, where)
     if "text_bert" in split:
         tb = _array(split, "text_bert", rel, where)
         if tb.ndim != 3 or tb.shape[:2] != (n, 3):
             raise DataFileError(
                 rel, f"{where}/text_bert: expected [N={n}, 3, L], got {list(tb.shape)}"
             )
-    return arrays
+        if not has_lengths:  # aligned_50.pkl: sequences follow the BERT tokens (MMSA)
+            mask_len = tb[:, 1, :].astype(np.int64).sum(axis=1)
+            lengths = {"audio": mask_len, "vision": mask_len}
+    return Split(
+        ids=[str(i) for i in arrays["id"]],
+        texts=[str(t) for t in texts],
+        labels=labels,
+        seqs={"audio": arrays["audio"], "vision": arrays["vision"]},
+        lengths=lengths,
+    )
 
 
-def features(seq: np.ndarray, length: int, report: Report) -> np.ndarray:
-    """The first ``length`` steps as float32, non-finite values zeroed (and counted)."""
-    out = np.asarray(seq[:length], dtype=np.float32)
+def _sdk_id(raw: Any) -> str:
+    first = raw[0] if isinstance(raw, np.ndarray) and raw.ndim >= 1 else raw
+    return first.decode("utf-8") if isinstance(first, bytes) else str(first)
+
+
+def validated_sdk(split: Any, rel: str, where: str) -> Split:
+    """A CMU-SDK / MulT split: no words (they come from the text file), no lengths."""
+    if not isinstance(split, dict):
+        raise DataFileError(rel, f"{where}: expected a dict of arrays")
+    missing = [k for k in SDK_KEYS if k not in split]
+    if missing:
+        raise DataFileError(rel, f"{where}: missing key(s) {', '.join(missing)}")
+    arrays = {k: _array(split, k, rel, where) for k in SDK_KEYS}
+    n = len(arrays["id"])
+    _check_sequences(arrays, n, rel, where)
+    return Split(
+        ids=[_sdk_id(i) for i in arrays["id"]],
+        texts=None,
+        labels=_vector(arrays["labels"], n, "labels", rel, where),
+        seqs={"audio": arrays["audio"], "vision": arrays["vision"]},
+        lengths={"audio": None, "vision": None},
+    )
+
+
+def read_words(path: Path, rel: str) -> dict[str, str]:
+    """``video_clip`` → transcript from an MMSA-style label.csv (also keyed ``video$_$clip``)."""
+    if not path.is_file():
+        raise DataFileError(
+            rel,
+            "CMU-SDK pickles hold GloVe vectors, not words: put the MMSA label.csv "
+            "(video_id, clip_id, text) there or set task.text_file",
+        )
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    need = {"video_id", "clip_id", "text"}
+    if not rows or not need <= set(rows[0]):
+        raise DataFileError(rel, f"expected columns {', '.join(sorted(need))}")
+    words: dict[str, str] = {}
+    for row in rows:
+        for key in (f"{row['video_id']}_{row['clip_id']}", f"{row['video_id']}$_${row['clip_id']}"):
+            words[key] = row["text"]
+    return words
+
+
+def zero_runs(seq: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Per sequence, the number of all-zero rows at its start and at its end."""
+    n, t = seq.shape[:2]
+    lead, trail = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    for start in range(0, n, chunk):
+        real = (seq[start : start + chunk] != 0).any(axis=-1)  # NaN and -inf count as real
+        some = real.any(axis=1)
+        lead[start : start + chunk] = np.where(some, real.argmax(axis=1), t)
+        trail[start : start + chunk] = np.where(some, real[:, ::-1].argmax(axis=1), t)
+    return lead, trail
+
+
+def padding_votes(splits: list[Split]) -> dict[str, int]:
+    """How many padded sequences look back-padded, front-padded, or neither."""
+    votes = {"back": 0, "front": 0, "neither": 0}
+    for sp in splits:
+        for key, seq in sp.seqs.items():
+            t = seq.shape[1]
+            lead, trail = zero_runs(seq)
+            recorded = sp.lengths[key]
+            if recorded is not None:
+                pad = t - np.clip(recorded.astype(np.int64), 0, t)
+                padded = (pad > 0) & (pad < t)
+                back, front = trail >= pad, lead >= pad
+            else:
+                padded = ((lead > 0) | (trail > 0)) & (lead < t)
+                back, front = trail > 0, lead > 0
+            votes["back"] += int((padded & back & ~front).sum())
+            votes["front"] += int((padded & front & ~back).sum())
+            votes["neither"] += int((padded & ~front & ~back).sum())
+            if recorded is None:  # zeros at both ends: the position is not evident
+                votes["neither"] += int((padded & front & back).sum())
+    return votes
+
+
+def decide_padding(declared: Padding, splits: list[Split], rel: str) -> Literal["back", "front"]:
+    """The declared padding, or the one the zero rows show; refuse when unclear."""
+    if declared != "auto":
+        return declared
+    votes = padding_votes(splits)
+    padded = sum(votes.values())
+    if padded == 0:
+        return "back"  # no sequence is padded: both readings give the same frames
+    winner: Literal["back", "front"] = "back" if votes["back"] >= votes["front"] else "front"
+    if votes[winner] < PADDING_AGREEMENT * padded:
+        raise DataFileError(
+            rel,
+            f"cannot tell where the padding is: of {padded} padded sequences "
+            f"{votes['back']} look back-padded, {votes['front']} front-padded and "
+            f"{votes['neither']} neither; declare it with --set task.padding=back "
+            "(MMSA) or front (CMU-SDK / MulT)",
+        )
+    return winner
+
+
+def features(seq: np.ndarray, length: int, front: bool, report: Report) -> np.ndarray:
+    """The ``length`` real steps (the last ones when front-padded) as float32,
+    non-finite values zeroed (and counted)."""
+    part = seq[len(seq) - length :] if front else seq[:length]
+    out = np.asarray(part, dtype=np.float32)
     if not np.isfinite(out).all():
         report.repaired(NONFINITE)
         out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
     return out
 
 
-def read_mmsa(root: Path, file: str, report: Report) -> dict[str, list[Sample]]:
-    """Samples per split with raw inputs; bad lengths or labels are reported and skipped."""
+def sequence_lengths(sp: Split, key: str, padding: str) -> np.ndarray:
+    """Recorded lengths, or the rows left once the padding end's zero rows are cut."""
+    recorded = sp.lengths[key]
+    if recorded is not None:
+        return recorded.astype(np.int64)
+    t = sp.seqs[key].shape[1]
+    lead, trail = zero_runs(sp.seqs[key])
+    return t - (lead if padding == "front" else trail)
+
+
+def split_samples(
+    sp: Split, key: str, padding: str, words: dict[str, str] | None, file: str, report: Report
+) -> tuple[list[Sample], int, int]:
+    """The split's samples, how many clips were dropped and how many lengths clamped."""
+    lengths = {m: sequence_lengths(sp, m, padding) for m in SEQUENCES}
+    samples: list[Sample] = []
+    dropped = clamped = 0
+    for i, sid in enumerate(sp.ids):
+        where = f"{key}[{i}] id {sid}"
+        text = (sp.texts[i] if sp.texts is not None else (words or {}).get(sid, "")).strip()
+        label = float(sp.labels[i])
+        bad = []
+        use: dict[str, int] = {}
+        for m, seq in sp.seqs.items():
+            n, t = int(lengths[m][i]), seq.shape[1]
+            if n < 1:
+                bad.append(f"{m}_lengths {n}: no frame")
+            elif n > t:
+                clamped += 1
+                report.repaired(CLAMPED)
+            use[m] = min(n, t)
+        if not text:
+            bad.append("empty raw_text" if sp.texts is not None else "no text row in the text file")
+        if not np.isfinite(label):
+            bad.append(f"regression_label {label}")
+        if bad:
+            report.problem(file, f"{where}: {'; '.join(bad)}")
+            dropped += 1
+            continue
+        front = padding == "front"
+        inputs = {SEQUENCES[m]: features(sp.seqs[m][i], use[m], front, report) for m in SEQUENCES}
+        samples.append(Sample(id=sid, inputs={"text": text, **inputs}, label=label))
+    return samples, dropped, clamped
+
+
+def read_mmsa(
+    root: Path, file: str, report: Report, cfg: MMSAConfig | None = None
+) -> dict[str, list[Sample]]:
+    """Samples per split with raw inputs; every dropped clip is reported and summarised.
+
+    ``cfg`` supplies the layout, padding and text file (default: detect, label.csv).
+    """
+    cfg = cfg if cfg is not None else MMSAConfig(file=file)
     obj = load_pickle(root / file, file)
-    checked = {key: validated(obj[key], file, key) for _, key in SPLITS}  # all before any sample
+    layout = detect_layout(obj, file) if cfg.layout == "auto" else cfg.layout
+    validate = validated_mmsa if layout == "mmsa" else validated_sdk
+    checked = {key: validate(obj[key], file, key) for _, key in SPLITS}  # all before any sample
+    words = read_words(root / cfg.text_file, cfg.text_file) if layout == "cmu-sdk" else None
+    padding = decide_padding(cfg.padding, list(checked.values()), file)
     out: dict[str, list[Sample]] = {}
     for split, key in SPLITS:
-        arr = checked[key]
-        out[split] = []
-        for i in range(len(arr["id"])):
-            sid, where = str(arr["id"][i]), f"{key}[{i}] id {arr['id'][i]}"
-            text = str(arr["raw_text"][i]).strip()
-            label = float(arr["regression_labels"][i])
-            lengths = {
-                "audio": int(arr["audio_lengths"][i]),
-                "vision": int(arr["vision_lengths"][i]),
-            }
-            bad = [
-                f"{m}_lengths {n} outside 1..{arr[m].shape[1]}"
-                for m, n in lengths.items()
-                if not 1 <= n <= arr[m].shape[1]
-            ]
-            if not text:
-                bad.append("empty raw_text")
-            if not np.isfinite(label):
-                bad.append(f"regression_label {label}")
-            if bad:
-                report.problem(file, f"{where}: {'; '.join(bad)}")
-                continue
-            inputs = {
-                "text": text,
-                "audio": features(arr["audio"][i], lengths["audio"], report),
-                "video": features(arr["vision"][i], lengths["vision"], report),
-            }
-            out[split].append(Sample(id=sid, inputs=inputs, label=label))
+        sp = checked[key]
+        out[split], dropped, clamped = split_samples(sp, key, padding, words, file, report)
+        if dropped:
+            log.warning(
+                "%s: %s: dropped %d of %d clips (`mmalign data check` lists each)",
+                file,
+                key,
+                dropped,
+                len(sp.ids),
+            )
+        if clamped:
+            log.warning(
+                "%s: %s: %d recorded lengths exceed the stored sequence; clamped",
+                file,
+                key,
+                clamped,
+            )
     return out
 
 
 class MMSATask(DataTask):
-    """Text-audio-video sentiment regression from an MMSA pickle (scores in [-3, 3])."""
+    """Text-audio-video sentiment regression from an MMSA or CMU-SDK pickle ([-3, 3])."""
 
     Config = MMSAConfig
     modalities = ("text", "audio", "video")
@@ -153,7 +386,7 @@ class MMSATask(DataTask):
     def read(self, report: Report, deep: bool) -> dict[str, list[Sample]]:
         cfg = self.config
         assert isinstance(cfg, MMSAConfig)
-        return read_mmsa(self.root, cfg.file, report)
+        return read_mmsa(self.root, cfg.file, report, cfg)
 
 
 class CMUMOSI(MMSATask):

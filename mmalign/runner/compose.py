@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 from mmalign import paths
 from mmalign.config import ConfigError, apply_overrides, resolve_method_config, validate
-from mmalign.errors import RegistryError
 from mmalign.interfaces import (
     ComponentRef,
     Encoder,
@@ -148,11 +147,4 @@ def check_method_task(registry: Registry, method: Method, name: str, config: Any
             f"'{task.name}' offers {', '.join(task.modalities)}. Add one with "
             f"--set encoders.{task.modalities[0]}.name=ENCODER"
         )
-    train = getattr(config, "train", None)
-    monitor = getattr(train, "monitor", None)
-    if monitor not in (None, "last", "val_loss"):
-        try:  # an unknown metric fails here, with "did you mean"
-            task.direction(monitor)
-        except RegistryError as exc:
-            raise ConfigError(f"train.monitor='{monitor}': {exc}") from None
     method.check(config, task)

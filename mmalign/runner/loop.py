@@ -17,11 +17,17 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mmalign.features import FeatureSet, move, shuffled_batches
 from mmalign.interfaces import Batch, Objective, StageSpec, StepContext, Task
-from mmalign.runner import checkpoint
+from mmalign.runner import checkpoint, guards
 from mmalign.runner.device import autocast
 from mmalign.runner.distributed import Dist
 from mmalign.runner.evaluation import evaluate_split, mean_loss
-from mmalign.runner.optim import make_optimizer, make_scheduler, trainable_parameters
+from mmalign.runner.optim import (
+    StepSchedule,
+    make_optimizer,
+    make_scheduler,
+    parameter_groups,
+    trainable_parameters,
+)
 
 log = logging.getLogger("mmalign.runner")
 
@@ -114,12 +120,17 @@ def train_stage(
     loader: Loader = stage.loader or default_loader
     model.to(device)
     objective.to(device)
-    optimizer = make_optimizer(cfg, trainable_parameters(model, objective))
+    params = (
+        parameter_groups(cfg, model, objective)
+        if cfg.decay_exclude_1d
+        else trainable_parameters(model, objective)
+    )
+    optimizer = make_optimizer(cfg, params)
     scheduler = make_scheduler(cfg, optimizer)
     state = StageState()
 
     if ckpt_path.exists():
-        saved = checkpoint.load(ckpt_path)
+        saved = checkpoint.load_resume(ckpt_path)
         model.load_state_dict(saved["model"])
         objective.load_state_dict(saved["objective"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -149,8 +160,15 @@ def train_stage(
         optimizer.step()
 
     monitor, higher = _monitor(stage, task)
-    steps_per_epoch = max(1, math.ceil(len(train_fs) / cfg.batch_size))
+    # a loader that batches a subset per epoch (one caption per image) says how many
+    count = getattr(loader, "batches_per_epoch", None)
+    steps_per_epoch = guards.check_steps(
+        stage.name, len(train_fs), cfg.batch_size, cfg.drop_last, dist.world,
+        count(train_fs, cfg.batch_size, cfg.drop_last) if count is not None else None)
     total_steps = steps_per_epoch * cfg.epochs
+    step_schedule = None
+    if StepSchedule.wanted(cfg):
+        step_schedule = StepSchedule(cfg, optimizer, steps_per_epoch)
     epoch_bar = progress.add_task(f"{stage.name}", total=cfg.epochs, completed=state.epoch, info="")
 
     def val_batches() -> Iterator[Batch]:
@@ -167,6 +185,8 @@ def train_stage(
         for batch in loader(
             train_fs, cfg.batch_size, generator, epoch, True, dist.rank, dist.world, cfg.drop_last
         ):
+            if step_schedule is not None:
+                step_schedule.update(state.step)
             ctx = StepContext(
                 model=net,
                 batch=move(batch, device),
@@ -187,6 +207,9 @@ def train_stage(
         progress.remove_task(batch_bar)
         row = {f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}
         row["epoch"] = epoch
+        if step_schedule is not None:  # the values of the epoch's last step
+            row["train_lr"] = float(optimizer.param_groups[0]["lr"])
+            row["train_weight_decay"] = max(g["weight_decay"] for g in optimizer.param_groups)
 
         value = float("nan")
         if dist.main:
@@ -237,6 +260,7 @@ def train_stage(
         dist.barrier()
 
     progress.remove_task(epoch_bar)
+    guards.check_stepped(stage.name, state.step, state.epoch, len(train_fs), cfg.batch_size)
     if state.best_state is not None:
         model.load_state_dict(state.best_state["model"])
         objective.load_state_dict(state.best_state["objective"])

@@ -16,14 +16,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from mmalign import atomic, paths
+from mmalign import artefacts, atomic, live, paths, provenance
 from mmalign.config import RunConfig, config_hash, load_file, validate
 from mmalign.errors import DataError, ResumeError
 from mmalign.features import FeatureSet, build_feature_set, derive_features
 from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
-from mmalign.runner import checkpoint, distributed
+from mmalign.runner import checkpoint, distributed, identity, preflight, ranges
 from mmalign.runner.compose import (
     check_component_refs,
     check_method_task,
@@ -37,6 +37,7 @@ from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
 from mmalign.runner.progress import make_progress
+from mmalign.store.options import DataOptions, data_options, split_data_sets, take_fraction
 
 log = logging.getLogger("mmalign.runner")
 SPLITS = ("train", "validation", "test")
@@ -58,6 +59,10 @@ class RunRequest:
     resume: str | None = None
     quiet: bool = False
     results_db: Path | None = None
+    #: let a stage whose real data is missing train on its embedded stand-in
+    allow_stand_in: bool = False
+    #: logger plugins (``--logger tensorboard``)
+    loggers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -144,16 +149,26 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
     size = req.size or method.default_size
     sets = dict(load_file(req.config_file)) if req.config_file else {}
     sets.update(req.sets)
-    method_sets, task_sets = split_overrides(sets)
+    data_sets, rest = split_data_sets(sets)
+    data_options(data_sets)
+    method_sets, task_sets = split_overrides(rest)
     cfg = method_config(method, task_name, size, [method_sets])
-    check_composition(registry, method, req.method, cfg, task_name, task_sets, req.data_dir)
+    task = check_composition(
+        registry, method, req.method, cfg, task_name, task_sets, req.data_dir
+    )
+    ranges.check_resolved(cfg, task)
     run_cfg = RunConfig(
         method=req.method,
         task=task_name,
         size=size,
         seed=req.seed,
-        method_config={"method": cfg.model_dump(mode="json"), "task": task_sets},
+        method_config={
+            "method": cfg.model_dump(mode="json"),
+            "task": task_sets,
+            **({"data": data_sets} if data_sets else {}),
+        },
         overrides=sets,
+        data_dir=identity.data_dir_of(task_name, req.data_dir),
     )
     return method, run_cfg, cfg
 
@@ -166,12 +181,13 @@ def check_composition(
     task_name: str,
     task_sets: dict[str, Any],
     data_dir: Path | None,
-) -> None:
+) -> Task:
     """Every name and option in the resolved config, and the method against the task,
-    checked in seconds before any data is loaded."""
+    checked in seconds before any data is loaded; returns the (unloaded) task."""
     check_component_refs(registry, cfg)
     task = make_task(registry, task_name, task_sets, data_dir)
     check_method_task(registry, method, name, cfg, task)
+    return task
 
 
 def stage_context(
@@ -221,18 +237,25 @@ def load_features(
     device: torch.device,
     quiet: bool,
     inputs: dict[str, bool] | None = None,
+    options: DataOptions | None = None,
+    dist: distributed.Dist | None = None,
 ) -> tuple[dict[str, FeatureSet], dict[str, Any]]:
-    if not task.is_present():
+    """Every split's features; under torchrun all ranks call this together (rank 0
+    prepares an embedded task first; the ranks share the extraction)."""
+    options = options or DataOptions()
+    dist = dist or distributed.Dist()
+    if dist.main and not task.is_present():
         if task.embedded:
             task.prepare()
         else:
             raise DataError(task.missing_message())
+    dist.barrier()
     data = task.load()
     key = _data_key(task, data.splits, data.source)
     feature_sets = {
         split: build_feature_set(
             split,
-            data.splits[split],
+            take_fraction(data.splits[split], options.fraction),
             encoders,
             cached,
             key,
@@ -240,6 +263,9 @@ def load_features(
             use_cache=use_cache,
             device=device,
             where=task.name,
+            store_dtype=options.store_dtype,
+            quiet=quiet,
+            dist=dist,
         )
         for split in SPLITS
     }
@@ -254,8 +280,11 @@ def execute(req: RunRequest) -> RunResult:
     dist = distributed.init(device)
     if req.resume:
         run_dir = _resolve_run_dir(req.resume)
-        saved = RunConfig.model_validate_json((run_dir / "run.json").read_text())
+        saved = identity.load_run_config(run_dir)
         _check_same(saved, req)
+        identity.refuse_changes(
+            saved, {**(load_file(req.config_file) if req.config_file else {}), **req.sets}
+        )
         method = get_host().registry.get("method", saved.method)()
         run_cfg, cfg = saved, validate(method.Config, saved.method_config["method"])
         req = RunRequest(
@@ -265,18 +294,20 @@ def execute(req: RunRequest) -> RunResult:
                 "task": saved.task,
                 "size": saved.size,
                 "seed": saved.seed,
+                "data_dir": identity.resume_data_dir(saved, req.data_dir),
             }
         )
         run_id = run_dir.name
     else:
         method, run_cfg, cfg = resolve(req)
+        preflight.check_data(get_host().registry, method, cfg, run_cfg.task,
+                             run_cfg.method_config["task"], req.data_dir, req.allow_stand_in)
+        live.check_names(req.loggers)
         chash = config_hash(run_cfg.model_dump(mode="json"))
-        run_id = dist.broadcast_object(
-            f"{time.strftime('%Y%m%d-%H%M%S')}-{run_cfg.method}-{run_cfg.task}-{chash[:8]}"
-        )
+        claimed = identity.claim_run_dir(run_cfg, chash) if dist.main else None
+        run_id = str(dist.broadcast_object(claimed.name if claimed else None))
         run_dir = paths.runs_dir() / run_id
         if dist.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
             atomic.write_text(run_dir / "run.json", run_cfg.model_dump_json(indent=2))
     chash = config_hash(run_cfg.model_dump(mode="json"))
     store = ResultsStore(req.results_db) if dist.main else None
@@ -309,8 +340,11 @@ def execute(req: RunRequest) -> RunResult:
         distributed.shutdown(dist)
     metrics, params, extra, skipped = result
     extra["variant"] = variant_label(run_cfg.overrides)
+    extra["provenance"] = provenance.summarize(extra["stages"], device)
     wall = time.time() - started
     if store:
+        atomic.write_text(run_dir / "provenance.json",
+                          json.dumps(extra["provenance"], indent=2, default=str))
         atomic.write_text(
             run_dir / "metrics.json",
             json.dumps(
@@ -373,6 +407,8 @@ def _train_all(
     params: dict[str, Any] = {}
     extra: dict[str, Any] = {"stages": {}}
     skipped = 0
+    loggers = live.make_loggers(req.loggers, run_dir, run_dir.name,
+                                run_cfg.model_dump(mode="json")) if dist.main else []
     checkpoint.seed_everything(run_cfg.seed)
     with make_progress(req.quiet or not dist.main) as progress:
         for index, stage in enumerate(stages):
@@ -382,15 +418,10 @@ def _train_all(
             refs = stage.encoders or getattr(cfg, "encoders", {})
             cached = {m: refs[m].cache for m in encoders}
             inputs = {m: refs[m].inputs for m in encoders}
-            if dist.main:
-                fsets, data_info = load_features(
-                    task, encoders, cached, req.use_cache, device, req.quiet, inputs
-                )
-            dist.barrier()
-            if not dist.main:
-                fsets, data_info = load_features(
-                    task, encoders, cached, req.use_cache, device, req.quiet, inputs
-                )
+            options = data_options(run_cfg.method_config.get("data", {}))
+            fsets, data_info = load_features(
+                task, encoders, cached, req.use_cache, device, req.quiet, inputs, options, dist
+            )
             skipped += sum(fs.skipped for fs in fsets.values())
             for fs in fsets.values():
                 fs.keep_only({m: refs[m].keep for m in encoders if refs[m].keep is not None})
@@ -417,6 +448,7 @@ def _train_all(
                 model.load_state_dict(blob["model"])
                 objective.load_state_dict(blob["objective"])
                 stage_info.update(reused=str(stored), history=blob.get("history", []))
+                steps = blob.get("steps")
             else:
                 state = train_stage(
                     stage=stage,
@@ -430,6 +462,8 @@ def _train_all(
                     device=device,
                     dist=dist,
                     progress=progress,
+                    on_epoch=live.EpochLog(run_dir, stage.name, loggers, req.quiet,
+                                           stage.train.epochs) if dist.main else None,
                 )
                 stage_info.update(
                     history=state.history,
@@ -437,6 +471,7 @@ def _train_all(
                     epochs_run=state.epoch,
                     stopped_early=state.stopped_early,
                 )
+                steps = state.step
                 if stored is not None and dist.main:
                     checkpoint.save(
                         stored,
@@ -444,8 +479,12 @@ def _train_all(
                             "model": model.state_dict(),
                             "objective": objective.state_dict(),
                             "history": state.history,
+                            "steps": state.step,
                         },
                     )
+            stage_info["provenance"] = provenance.stage_record(
+                task, encoders, {s: len(fs) for s, fs in fsets.items()},
+                stage.task if notice else None, steps)
             if dist.main:
                 report = objective.report(
                     model=model, features=fsets, task=task, run_dir=run_dir, device=device
@@ -474,4 +513,8 @@ def _train_all(
                     metrics[name] = evaluate_split(
                         task, model, fsets[split], stage.train.eval_batch_size, device
                     )
+            artefacts.keep_stage(run_dir, stage, task, model, objective, fsets, stage_info,
+                                 last, device, metrics.get("test", {}))
+    for logger in loggers:
+        logger.close()
     return metrics, params, extra, skipped

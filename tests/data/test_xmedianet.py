@@ -11,7 +11,7 @@ from mmalign.data.xmedianet import XMediaNetTask
 from tests.data.fixtures import write_xmedianet
 
 LIST_PROBLEMS = [
-    {"file": "list/text/train.txt", "error": "line 3: label 5 is not a category index"},
+    {"file": "list/text/train.txt", "error": "line 3: label 5 is not a category index (0..2)"},
     {"file": "list/text/train.txt", "error": "line 4: expected 'filename label'"},
     {"file": "list/text/train.txt", "error": "line 5: t1.txt already listed on line 1"},
     {"file": "text/t4.txt", "error": "missing text file"},
@@ -79,3 +79,48 @@ def test_retrieval_evaluation(tmp_path: Path) -> None:
     out = task.evaluate({"embeddings": {"text": emb, "image": emb.clone()}}, labels)
     assert out["text->image/r@1"] == 1.0 and out["mean_r@1"] == 1.0
     assert set(XMediaNetTask.metrics) <= set(out)
+
+
+def write_release(root: Path) -> None:
+    """The PKU release's flat lists: ``txt_{split}_list.txt`` with 1-based labels and
+    paths relative to the data folder, plus a categories file of three names."""
+    (root / "list").mkdir(parents=True)
+    (root / "text").mkdir()
+    for name, words in (("t1", "a cat"), ("t2", "a dog"), ("t3", "a bird"), ("t4", "birds")):
+        (root / "text" / f"{name}.txt").write_text(words, encoding="utf-8")
+    (root / "list" / "categories.txt").write_text("cat\ndog\nbird\n", encoding="utf-8")
+    (root / "list" / "txt_train_list.txt").write_text(
+        "text/t1.txt 1\ntext/t2.txt 2\ntext/t3.txt 3\n", encoding="utf-8"
+    )
+    (root / "list" / "txt_test_list.txt").write_text("text/t4.txt 3\n", encoding="utf-8")
+
+
+def test_release_lists_with_one_based_labels(tmp_path: Path) -> None:
+    write_release(tmp_path / "x")
+    cfg = XMediaNetTask.Config(lists="release", valid_fraction=0.0)
+    data = XMediaNetTask(cfg, data_dir=tmp_path / "x").load()
+    assert [(s.id, s.label) for s in data.splits["train"]] == [
+        ("text/t1.txt", 0),
+        ("text/t2.txt", 1),
+        ("text/t3.txt", 2),  # category 200 of the release is index 199, not lost
+    ]
+    assert [(s.id, s.label) for s in data.splits["test"]] == [("text/t4.txt", 2)]
+    assert data.label_names == ["cat", "dog", "bird"] and data.problems == []
+
+
+def test_one_based_labels_in_the_default_layout_get_a_hint(tmp_path: Path) -> None:
+    root = tmp_path / "x"
+    write_release(root)
+    (root / "list" / "text").mkdir()
+    (root / "list" / "text" / "train.txt").write_text("t1.txt 1\nt3.txt 3\n", encoding="utf-8")
+    data = XMediaNetTask(data_dir=root).load()
+    assert [s.label for s in data.splits["train"] + data.splits["validation"]] == [1]
+    assert data.problems == [
+        {
+            "file": "list/text/train.txt",
+            "error": "line 2: label 3 is not a category index (0..2) "
+            "(labels look 1-based: set task.label_base=1)",
+        }
+    ]
+    declared = XMediaNetTask(XMediaNetTask.Config(label_base=1, valid_fraction=0.0), data_dir=root)
+    assert [s.label for s in declared.load().splits["train"]] == [0, 2]

@@ -17,10 +17,16 @@ aligned tuples equation 2 needs. ``batch["label"]`` holds the categories and
 ``batch["index"]`` a tuple id, unique within the epoch.
 
 Strategies differ only in which modalities a batch holds: ``joint`` puts all of
-them in every batch; ``round-robin`` cycles through the unordered pairs, one pair
-per batch. An epoch walks each group once: ``ceil(n / B)`` batches, ``n`` being the
-item count of the group's largest modality, so every item of it is seen once per
-epoch. Every batch is full-sized, because tuples are drawn rather than partitioned.
+them in every batch; ``round-robin`` gives each batch one unordered pair. A joint
+epoch walks the largest modality once: ``ceil(n / B)`` batches. A round-robin epoch
+(:class:`RoundRobin`) has, by default, the *same* number of batches, shared equally
+by the pairs, so both strategies take equal optimizer steps per epoch and each pair
+weighs the same in the loss (equation 2's uniform mean); ``steps="pairs"`` instead
+walks every pair's larger modality once (``ceil(n_pair / B)`` batches per pair, about
+P times a joint epoch) and ``weights="proportional"`` shares the batches in proportion
+to those counts. The pairs are interleaved (one batch each in turn, an order
+reshuffled every epoch) or, ``schedule="block"``, trained one after the other.
+Every batch is full-sized, because tuples are drawn rather than partitioned.
 Under DDP each process takes its contiguous slice of the same global batch.
 """
 
@@ -31,10 +37,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
 from mmalign.errors import MMAlignError
-from mmalign.interfaces import Batch
+from mmalign.interfaces import Batch, StrictModel
 from mmalign_infonce.losses import unordered_pairs
 
 Strategy = Literal["joint", "round-robin"]
@@ -107,16 +114,62 @@ class TupleSampler:
         return int(self._order[key][cursor])
 
 
-def round_robin_schedule(steps: dict[Group, int], order: Sequence[Group]) -> list[Group]:
-    """Cycle through ``order`` one batch at a time, skipping groups already exhausted."""
+class RoundRobin(StrictModel):
+    """How a round-robin epoch shares its batches among the modality pairs."""
+
+    steps: Literal["joint", "pairs"] = Field(
+        "joint",
+        description="joint: as many batches per epoch as a joint epoch (equal step budgets); "
+        "pairs: every pair's larger modality walked once",
+    )
+    weights: Literal["uniform", "proportional"] = Field(
+        "uniform",
+        description="uniform: equal batches per pair (eq. 2's mean); proportional: "
+        "in proportion to the pairs' sizes",
+    )
+    schedule: Literal["interleaved", "block"] = Field(
+        "interleaved", description="one batch per pair in turn, or each pair's batches in a block"
+    )
+
+
+def apportion(total: int, shares: dict[Group, float], order: Sequence[Group]) -> dict[Group, int]:
+    """``total`` batches split in proportion to ``shares`` (largest remainders; ties
+    go to the earlier group of ``order``, itself reshuffled every epoch)."""
+    weight = sum(shares[g] for g in order)
+    exact = {g: total * shares[g] / weight for g in order}
+    counts = {g: math.floor(exact[g]) for g in order}
+    rest = sorted(order, key=lambda g: (-(exact[g] - counts[g]), order.index(g)))
+    for g in rest[: total - sum(counts.values())]:
+        counts[g] += 1
+    return counts
+
+
+def pair_batches(
+    rr: RoundRobin, pair_steps: dict[Group, int], joint_steps: int, order: Sequence[Group]
+) -> dict[Group, int]:
+    """Batches per pair in one round-robin epoch."""
+    if rr.steps == "pairs" and rr.weights == "proportional":
+        return {g: pair_steps[g] for g in order}
+    total = joint_steps if rr.steps == "joint" else sum(pair_steps.values())
+    shares = {g: 1.0 if rr.weights == "uniform" else float(pair_steps[g]) for g in order}
+    return apportion(total, shares, order)
+
+
+def round_robin_schedule(
+    steps: dict[Group, int], order: Sequence[Group], schedule: str = "interleaved"
+) -> list[Group]:
+    """``interleaved``: cycle through ``order`` one batch at a time, skipping groups
+    already exhausted; ``block``: every batch of each group in turn."""
+    if schedule == "block":
+        return [g for g in order for _ in range(steps[g])]
     left = dict(steps)
-    schedule: list[Group] = []
+    out: list[Group] = []
     while any(left[g] > 0 for g in order):
         for g in order:
             if left[g] > 0:
-                schedule.append(g)
+                out.append(g)
                 left[g] -= 1
-    return schedule
+    return out
 
 
 def groups_for(strategy: Strategy, modalities: Sequence[str]) -> list[Group]:
@@ -126,9 +179,12 @@ def groups_for(strategy: Strategy, modalities: Sequence[str]) -> list[Group]:
     return [tuple(p) for p in unordered_pairs(list(modalities))]
 
 
-def make_loader(strategy: Strategy, modalities: Sequence[str]) -> Callable[..., Iterator[Batch]]:
+def make_loader(
+    strategy: Strategy, modalities: Sequence[str], round_robin: RoundRobin | None = None
+) -> Callable[..., Iterator[Batch]]:
     """A ``StageSpec.loader`` yielding category-aligned tuple batches (see module doc)."""
     groups = groups_for(strategy, modalities)
+    rr = round_robin if round_robin is not None else RoundRobin()
 
     def loader(
         fs,
@@ -141,14 +197,20 @@ def make_loader(strategy: Strategy, modalities: Sequence[str]) -> Callable[..., 
         drop_last: bool = False,
     ) -> Iterator[Batch]:
         local = batch_size // world
-        if local == 0:
-            raise MMAlignError(f"batch size {batch_size} is smaller than {world} processes")
+        if batch_size % world:
+            raise MMAlignError(
+                f"train.batch_size {batch_size} is not a multiple of the {world} processes: "
+                "each process takes an equal slice of every global batch of tuples"
+            )
         sampler = TupleSampler(fs, modalities, generator)
         order = list(groups)
         if train:
             order = [order[int(i)] for i in torch.randperm(len(order), generator=generator)]
         steps = {g: sampler.steps(g, batch_size) for g in groups}
-        for step, group in enumerate(round_robin_schedule(steps, order)):
+        if strategy == "round-robin" and train:  # validation walks every pair once
+            joint = sampler.steps(tuple(modalities), batch_size)
+            steps = pair_batches(rr, steps, joint, order)
+        for step, group in enumerate(round_robin_schedule(steps, order, rr.schedule)):
             cats = sampler.draw_categories(group, batch_size)
             mine = slice(rank * local, (rank + 1) * local)
             batch: Batch = {

@@ -68,4 +68,28 @@ def test_tables_are_printed_in_the_papers_shape():
     text = format_tables({"test": out, "train": out}, ["A", "B"], KS)
     assert "| A → B | 0.67 | 1.00 | 1.00 | 0.67 | 1.00 | 1.00 |" in text
     assert "| B → any | 0.50 | 0.50 | 0.50 | 0.50 | 0.50 | 0.50 |" in text
-    assert text.count("**Mean**") == 2
+    assert text.count("**Mean**") == 3
+
+
+def test_any_tuple_gallery_holds_one_item_per_category_and_modality():
+    """Two A items per class sit together, far from B (a modality gap). In the full
+    gallery an A query's neighbour is its same-class twin (a hit); in a gallery of
+    one item per class per modality every same-modality neighbour is of the other
+    class, so the first hit is cross-modal. Both readings, exact for every draw."""
+    emb = {"A": at(0, 2, 10, 12), "B": at(90, 100)}
+    lab = {"A": torch.tensor([0, 0, 1, 1]), "B": torch.tensor([0, 1])}
+    out = recall_tables(emb, lab, KS)
+    assert out["A->any/r@1"] == 1.0
+    # a0/a2 (class 0): the class-1 A item (miss), then b90 (hit at 2); a10/a12
+    # (class 1): the class-0 A item, b90 (misses), b100 (hit at 3)
+    assert out["A->any-tuple/r@1"] == 0.0
+    assert out["A->any-tuple/r@2"] == pytest.approx(0.5)
+    assert out["A->any-tuple/r@3"] == pytest.approx(1.0)
+    # b90: b100 (miss), the class-1 A item (miss), the class-0 A item (hit at 3);
+    # b100: b90 (miss), the class-1 A item (hit at 2)
+    assert out["B->any-tuple/r@1"] == 0.0
+    assert out["B->any-tuple/r@2"] == pytest.approx(0.5)
+    assert out["B->any-tuple/r@3"] == pytest.approx(1.0)
+    assert out["mean_any-tuple_r@2"] == pytest.approx(0.5)
+    text = format_tables({"test": out}, ["A", "B"], KS)
+    assert "one item per category and modality" in text and text.count("**Mean**") == 3

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 import torch
-from mmalign_infonce.sampling import make_loader, round_robin_schedule
+from mmalign_infonce.sampling import RoundRobin, apportion, make_loader, round_robin_schedule
 
 from mmalign.errors import MMAlignError
 from mmalign.features import FeatureSet, ModalityData
@@ -36,8 +36,8 @@ def sample_of(batch, m) -> torch.Tensor:
     return batch[m]["pooled"][:, 0].long()
 
 
-def run(strategy, fs, batch_size=4, seed=0, train=True, **kw):
-    loader = make_loader(strategy, MODS)
+def run(strategy, fs, batch_size=4, seed=0, train=True, rr=None, **kw):
+    loader = make_loader(strategy, MODS, rr)
     return list(loader(fs, batch_size, torch.Generator().manual_seed(seed), 0, train, **kw))
 
 
@@ -91,6 +91,59 @@ def test_round_robin_schedule_skips_exhausted_groups():
     ]
 
 
+def pairs_of(batches):
+    return [tuple(sorted(k for k in b if k in MODS)) for b in batches]
+
+
+def test_round_robin_epoch_has_the_joint_step_count_shared_equally():
+    """Default: as many batches as a joint epoch (30 texts / 4 -> 8), spread over the
+    six pairs as evenly as possible (equal weights in eq. 2's mean)."""
+    fs = feature_set()
+    joint = run("joint", fs)
+    for seed in range(4):
+        batches = run("round-robin", fs, seed=seed)
+        assert len(batches) == len(joint) == 8
+        counts = Counter(pairs_of(batches))
+        assert len(counts) == 6 and sorted(counts.values()) == [1, 1, 1, 1, 2, 2]
+
+
+def test_round_robin_pairs_epoch_and_proportional_weights():
+    """``steps=pairs, weights=proportional`` (the earlier behaviour): every pair's
+    larger modality walked once, so audio-video gets ceil(12/4)=3 batches, text pairs 8."""
+    fs = feature_set()
+    old = RoundRobin(steps="pairs", weights="proportional")
+    counts = Counter(pairs_of(run("round-robin", fs, rr=old)))
+    assert counts[("audio", "video")] == 3 and counts[("image", "text")] == 8
+    assert sum(counts.values()) == 8 + 8 + 8 + 6 + 6 + 3
+    uniform = Counter(pairs_of(run("round-robin", fs, rr=RoundRobin(steps="pairs"))))
+    assert sum(uniform.values()) == 39 and set(uniform.values()) <= {6, 7}
+
+
+def test_block_schedule_trains_one_pair_after_the_other():
+    fs = feature_set()
+    rr = RoundRobin(steps="pairs", schedule="block")
+    seq = pairs_of(run("round-robin", fs, rr=rr))
+    changes = sum(a != b for a, b in zip(seq, seq[1:], strict=False))
+    assert changes == 5  # six contiguous blocks
+    assert len(seq) == 39
+
+
+def test_apportion_is_exact_and_prefers_earlier_groups_on_ties():
+    order = [("a",), ("b",), ("c",)]
+    assert apportion(8, dict.fromkeys(order, 1.0), order) == {("a",): 3, ("b",): 3, ("c",): 2}
+    assert apportion(10, {("a",): 3.0, ("b",): 1.0, ("c",): 1.0}, order) == {
+        ("a",): 6,
+        ("b",): 2,
+        ("c",): 2,
+    }
+
+
+def test_round_robin_validation_walks_every_pair():
+    fs = feature_set()
+    counts = Counter(pairs_of(run("round-robin", fs, train=False)))
+    assert len(counts) == 6 and counts[("audio", "video")] == 3
+
+
 def test_batches_larger_than_the_category_count_repeat_categories_evenly():
     b = run("joint", feature_set(), batch_size=14)[0]
     counts = Counter(b["label"].tolist())
@@ -122,3 +175,8 @@ def test_a_split_without_labels_is_refused():
     fs.labels = None
     with pytest.raises(MMAlignError, match="no labels"):
         run("joint", fs)
+
+
+def test_a_batch_that_does_not_split_evenly_over_processes_is_refused():
+    with pytest.raises(MMAlignError, match="not a multiple of the 4 processes"):
+        run("joint", feature_set(), batch_size=6, rank=0, world=4)

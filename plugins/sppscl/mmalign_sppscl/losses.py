@@ -92,26 +92,48 @@ def inter_supcon(
     return _mean_over_positives(log_prob, positives, variant)
 
 
-def gate_counts(z_img: Tensor, z_txt: Tensor, labels: Tensor) -> tuple[int, int]:
-    """Algorithm 1's ``c`` and ``c_mask`` as the authors compute them.
+Gate = Literal["code", "paper"]
 
-    ``S = sigmoid(T Iᵀ)`` on the raw (unnormalised) features, ``c`` = entries of
-    ``S`` strictly below the mean of its diagonal, ``c_mask`` = same-label pairs
-    with the diagonal included.
+
+def gate_counts(
+    z_img: Tensor, z_txt: Tensor, labels: Tensor, gate: Gate = "code"
+) -> tuple[int, int]:
+    """Algorithm 1's ``c`` and ``c_mask``.
+
+    ``"code"`` (the authors' ``train.py``): ``S = sigmoid(T Iᵀ)`` on the raw
+    (unnormalised) features, ``c_mask`` = same-label pairs with the diagonal included.
+    ``"paper"``: ``S`` = the cosine similarity of the ℓ2-normalised ``I_p'``, ``T_p'``
+    (the paper's "inter-modal similarity matrix"), ``c_mask = sum(InterMask)`` with
+    InterMask = 1[y_m = y_n, m ≠ n]. Both: ``c`` = entries of ``S`` strictly below the
+    mean of its diagonal.
     """
     _check(labels, z_img, z_txt, variant="code")
     with torch.no_grad():
-        sim = torch.sigmoid(z_txt.float() @ z_img.float().T)
+        if gate == "paper":
+            sim = F.normalize(z_txt.float(), dim=-1) @ F.normalize(z_img.float(), dim=-1).T
+        else:
+            sim = torch.sigmoid(z_txt.float() @ z_img.float().T)
         below = int((sim < sim.diagonal().mean()).sum())
         same = int((labels[:, None] == labels[None, :]).sum())
-    return below, same
+    return below, same - len(labels) if gate == "paper" else same
 
 
-def inter_gate(z_img: Tensor, z_txt: Tensor, labels: Tensor, alpha: float = 2 / 3) -> bool:
-    """True when Algorithm 1 takes the second (inter-modal) step: ``c < int(α · c_mask)``.
+def saturated_share(z_img: Tensor, z_txt: Tensor) -> float:
+    """Share of the code gate's ``sigmoid(T Iᵀ)`` entries that are exactly 0 or 1 in
+    float32: where they dominate, ``c`` counts rounding ties, not similarity."""
+    with torch.no_grad():
+        sim = torch.sigmoid(z_txt.float() @ z_img.float().T)
+        return float(((sim == 1.0) | (sim == 0.0)).float().mean())
 
-    Few entries below the diagonal mean mean the paired image and text are not yet
-    more similar than the rest, so the cross-modal pull is needed.
+
+def inter_gate(
+    z_img: Tensor, z_txt: Tensor, labels: Tensor, alpha: float = 2 / 3, gate: Gate = "code"
+) -> bool:
+    """True when Algorithm 1 takes the second (inter-modal) step.
+
+    ``"code"``: ``c < int(α · c_mask)`` (floored as ``train.py``); ``"paper"``:
+    ``c < α · c_mask``. Few entries below the diagonal mean mean the paired image and
+    text are not yet more similar than the rest, so the cross-modal pull is needed.
     """
-    below, same = gate_counts(z_img, z_txt, labels)
-    return below < int(same * alpha)
+    below, same = gate_counts(z_img, z_txt, labels, gate)
+    return below < (same * alpha if gate == "paper" else int(same * alpha))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from mmalign.interfaces import Batch, Outputs
+from mmalign.interfaces import Batch, Encoder, Features, Outputs
 from mmalign_sppscl.fusion import CMFConfig, CrossModalFusion, Mode
 from mmalign_sppscl.image import ImageBranch
 from mmalign_sppscl.text import Summary, TextBranch
@@ -35,9 +36,15 @@ class SPPSCLModel(nn.Module):
         mask_padding: bool = True,
         special_tokens: bool = True,
         cmf: Mode = "batch",
+        train_mode_encoders: dict[str, Encoder] | None = None,
     ) -> None:
         super().__init__()
         self.modalities = {"image": image_modality, "text": text_modality}
+        # outside the module tree (not in checkpoints, counts or the optimizer): frozen
+        # encoders that this model runs on the raw inputs in its own train/eval mode
+        self._encoders: tuple[dict[str, Encoder], ...] = (
+            (train_mode_encoders,) if train_mode_encoders else ()
+        )
         self.image = ImageBranch(image_dim, channels=image_channels, dim=dim, dropout=dropout)
         self.text = TextBranch(
             text_dim,
@@ -62,9 +69,20 @@ class SPPSCLModel(nn.Module):
         )
         self.head = nn.Linear(2 * dim, num_classes)
 
+    def features(self, batch: Batch, modality: str) -> Features:
+        """Cached features, or (train-mode encoders) the frozen encoder run now on the
+        batch's inputs with dropout and batch-norm statistics as in ``self.training``."""
+        if not self._encoders:
+            return batch[modality]
+        encoder = self._encoders[0][modality]
+        inputs = batch[modality]["inputs"]
+        nn.Module.train(encoder, self.training)  # EncoderBase keeps frozen ones in eval
+        with torch.no_grad():
+            return encoder.to(self.head.weight.device)(inputs)
+
     def forward(self, batch: Batch) -> Outputs:
-        image = self.image(batch[self.modalities["image"]])
-        text = self.text(batch[self.modalities["text"]])
+        image = self.image(self.features(batch, self.modalities["image"]))
+        text = self.text(self.features(batch, self.modalities["text"]))
         fused = self.classifier(self.fusion({"image": image, "text": text}))
         return {
             "logits": self.head(fused),

@@ -24,7 +24,14 @@ from torch import Tensor, nn
 from mmalign.errors import MMAlignError
 from mmalign.interfaces import Batch, Objective, Outputs, StepContext, StrictModel, Task
 from mmalign_sppscl import diagnostics
-from mmalign_sppscl.losses import Variant, inter_gate, inter_supcon, intra_supcon
+from mmalign_sppscl.losses import (
+    Gate,
+    Variant,
+    inter_gate,
+    inter_supcon,
+    intra_supcon,
+    saturated_share,
+)
 
 
 def _distributed() -> bool:
@@ -36,6 +43,11 @@ class SPPSCLLossConfig(StrictModel):
     ce_weight: float = Field(5.0, description="λ, the cross-entropy weight (Table 2)")
     tau: float = Field(0.07, gt=0)
     alpha: float = Field(2 / 3, ge=0, description="gate threshold α")
+    gate: Gate = Field(
+        "code",
+        description="code: sigmoid(T·Iᵀ) on raw features, c_mask with the diagonal, floored "
+        "(the authors'); paper: cosine similarity, InterMask without the diagonal",
+    )
     variant: Variant = "code"
     two_step: bool = True
     intra: bool = True
@@ -105,7 +117,8 @@ class SPPSCLObjective(Objective):
         if cfg.inter:
             again = ctx.forward(ctx.batch)
             emb = again["embeddings"]
-            fired = inter_gate(emb["image"].detach(), emb["text"].detach(), labels, cfg.alpha)
+            img, txt = emb["image"].detach(), emb["text"].detach()
+            fired = inter_gate(img, txt, labels, cfg.alpha, cfg.gate)
             inter = self.inter(again, labels)
             if fired:
                 ctx.optimize(inter)
@@ -114,6 +127,7 @@ class SPPSCLObjective(Objective):
             self.gate_fired += int(fired)
             logs["inter"] = float(inter.detach())
             logs["gate_fired"] = float(fired)
+            logs["gate_saturated"] = saturated_share(img, txt)
         return logs
 
     def report(

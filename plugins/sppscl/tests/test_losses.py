@@ -16,7 +16,13 @@ from math import exp, log, sqrt
 
 import pytest
 import torch
-from mmalign_sppscl.losses import gate_counts, inter_gate, inter_supcon, intra_supcon
+from mmalign_sppscl.losses import (
+    gate_counts,
+    inter_gate,
+    inter_supcon,
+    intra_supcon,
+    saturated_share,
+)
 
 R2 = sqrt(2)
 TAU = 0.5
@@ -178,3 +184,39 @@ def test_gate_uses_raw_features():
     # ×100: sigmoid(10) ≈ 1 > diagonal mean 0.625; only the three 0.5 diagonal entries
     assert gate_counts(img * 100, txt, labels) == (3, 6)
     assert inter_gate(img * 100, txt, labels) is True
+
+
+def test_paper_gate_is_cosine_without_the_diagonal_in_c_mask():
+    # orthonormal pairs: cosine S = I, diagonal mean 1, so all 12 off-diagonal entries
+    # are below it; InterMask (m != n, same label) has (0,1) and (1,0) only
+    z = torch.eye(4)
+    labels = torch.tensor([0, 0, 1, 2])
+    assert gate_counts(z, z, labels, gate="paper") == (12, 2)
+    assert gate_counts(z, z, labels, gate="code") == (12, 6)  # diagonal in c_mask
+    # cosine is scale invariant; the code gate's sigmoid is not
+    assert gate_counts(z * 100, z * 0.01, labels, gate="paper") == (12, 2)
+    # the threshold is α · c_mask, not floored: 12 < 6.25 · 2 = 12.5 fires
+    assert inter_gate(z, z, labels, alpha=6.25, gate="paper") is True
+    assert inter_gate(z, z, labels, alpha=6.0, gate="paper") is False
+    # the code gate floors: int(6 · 2.1) = 12, and 12 < 12 does not fire
+    assert inter_gate(z, z, labels, alpha=2.1, gate="code") is False
+    assert inter_gate(z, z, labels, alpha=2.2, gate="code") is True  # int(13.2) = 13
+
+
+def test_paper_gate_counts_entries_below_the_cosine_diagonal_mean():
+    # texts at angles: cos(T_m, I_n) worked out by hand; diagonal mean (1 + 0.6 + 0) / 3
+    img = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    txt = torch.tensor([[2.0, 0.0], [0.6, 0.8], [-1.0, 0.0]])
+    # S rows (texts) x cols (images): [1, 1, 0], [0.6, 0.6, 0.8], [-1, -1, 0]
+    # mean diag = (1 + 0.6 + 0) / 3 = 0.533: below it are 0, -1, -1, 0 -> c = 4
+    labels = torch.tensor([1, 1, 0])
+    assert gate_counts(img, txt, labels, gate="paper") == (4, 2)
+
+
+def test_saturated_share_counts_float32_ones_and_zeros():
+    raw = torch.zeros(4, 4)
+    raw.diagonal().fill_(100.0)  # sigmoid(100) == 1.0 in float32
+    raw[0, 1] = -200.0  # sigmoid(-200) == 0.0
+    img, txt = similarity_inputs(raw)
+    assert saturated_share(img, txt) == pytest.approx(5 / 16)
+    assert saturated_share(img * 0.01, txt) == 0.0

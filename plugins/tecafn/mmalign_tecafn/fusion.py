@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
@@ -58,6 +59,11 @@ class FusionConfig(StrictModel):
         description="paper: contrast samples of the batch; code: the published "
         "implementation, which pools over the batch and contrasts token positions",
     )
+    init: Literal["torch", "xavier"] = Field(
+        "torch",
+        description="torch: PyTorch's default initialisation; xavier: xavier_normal_ on "
+        "every weight matrix, as the authors' solver does",
+    )
     no_gate: list[str] = Field(default_factory=list, description="w/o L_tap / L_tvp")
     random_negatives: list[str] = Field(default_factory=list, description="w/o Hardneg")
     no_bicon: bool = Field(False, description="w/o L_bicon")
@@ -66,6 +72,14 @@ class FusionConfig(StrictModel):
     @classmethod
     def _gate_names(cls, value: Any) -> Any:
         return as_list(value)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """``xavier_normal_`` on every parameter with two or more dimensions (the
+    authors' ``solver.py`` does this to the whole non-BERT model)."""
+    for p in module.parameters():
+        if p.dim() >= 2:
+            nn.init.xavier_normal_(p)
 
 
 def _cross_stack(cfg: FusionConfig) -> nn.ModuleList:
@@ -134,11 +148,25 @@ class CrossSampleFusion(Fusion):
                 for m in self.gated
             }
         )
+        paper_bicon = self.bicon and cfg.bicon_variant == "paper"
         self.bicon_map = nn.ModuleDict(
             {m: Mapper(cfg.dim, cfg.contrast_dim, cfg.mapper_dropout) for m in self.others}
-            if self.bicon
+            if paper_bicon
             else {}
         )
+        # the published InfoNCE module: query/key projections only when the width
+        # differs from its 30-d space (never at the code's width 30)
+        project = self.bicon and not paper_bicon and cfg.dim != cfg.contrast_dim
+        self.bicon_code_map = nn.ModuleDict(
+            {
+                "query": Mapper(cfg.dim, cfg.contrast_dim, 0.0),
+                "key": Mapper(cfg.dim, cfg.contrast_dim, 0.0),
+            }
+            if project
+            else {}
+        )
+        if cfg.init == "xavier":
+            xavier_init(self)
 
     @property
     def out_dim(self) -> int:
@@ -149,16 +177,28 @@ class CrossSampleFusion(Fusion):
             return random_negatives(len(q), q.device)
         return hard_negatives(cosine_similarity_matrix(q, k), self.cfg.num)
 
-    def _bicon(self, fused: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
-        """``z`` from core×others[1], ``u`` from core×others[0] (tv and ta for text)."""
+    def _bicon(self, fused: dict[str, Tensor], mask: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """The (query, key) pairs of L_bicon, one per direction.
+
+        ``paper``: ``z = g1(h_tv)``, ``u = g2(h_ta)`` pooled per sample over real text
+        tokens, contrasted both ways (eq. 15–16). ``code``: the published
+        ``InfoNCE(cross_ta, cross_tv) + InfoNCE(cross_tv, cross_ta)`` on sequence-first
+        tensors — dropout on the query only, the mean taken over the *batch* (padding
+        included), so the rows contrasted are text positions.
+        """
         second, first = self.others[1], self.others[0]
-        z = self.bicon_map[second](fused[second])
-        u = self.bicon_map[first](fused[first])
         if self.cfg.bicon_variant == "paper":
-            return {"z": masked_mean(z, mask, 1), "u": masked_mean(u, mask, 1)}
-        # the published code: mean over the batch axis, positions become the samples
-        keep = mask.any(dim=0)
-        return {"z": masked_mean(z, mask, 0)[keep], "u": masked_mean(u, mask, 0)[keep]}
+            z = masked_mean(self.bicon_map[second](fused[second]), mask, 1)
+            u = masked_mean(self.bicon_map[first](fused[first]), mask, 1)
+            return [(z, u), (u, z)]
+        pairs = []
+        for query, key in ((first, second), (second, first)):
+            q = F.dropout(fused[query], self.cfg.mapper_dropout, self.training)
+            k = fused[key]
+            if self.bicon_code_map:
+                q, k = self.bicon_code_map["query"](q), self.bicon_code_map["key"](k)
+            pairs.append((q.mean(dim=0), k.mean(dim=0)))
+        return pairs
 
     def forward(
         self, features: dict[str, Features], generator: torch.Generator | None = None

@@ -18,7 +18,8 @@ from mmalign.interfaces import (
     Task,
     TrainConfig,
 )
-from mmalign_tecafn.fusion import CrossSampleFusion, FusionConfig, as_list
+from mmalign.runner.optim import LR_ATTRIBUTE
+from mmalign_tecafn.fusion import CrossSampleFusion, FusionConfig, as_list, xavier_init
 from mmalign_tecafn.model import PredictionHead, TeCaFNModel
 from mmalign_tecafn.objective import LossConfig, TeCaFNObjective
 
@@ -28,10 +29,19 @@ from mmalign_tecafn.objective import LossConfig, TeCaFNObjective
 #: for its v2 COVAREP/OpenFace features (override with encoders.*.config.dim)
 FEATURE_DIMS = {
     "synth-mosi": (16, 20),
+    "synth-speakers": (16, 20),
     "cmu-mosi": (5, 20),
     "cmu-mosei": (74, 35),
     "ur-funny": (81, 75),
 }
+#: the paper's text encoder: bert-base-uncased, fine-tuned (weights from a local path
+#: or the HF cache: --set encoders.text.config.path=DIR)
+PAPER_TEXT_ENCODER = {
+    "name": "bert-base-uncased",
+    "cache": False,
+    "config": {"trainable": True, "pooling": "cls"},
+}
+#: the CPU default: frozen MiniLM token states (not the paper's protocol)
 DEFAULT_ENCODERS = {
     "text": EncoderRef(name="minilm-l6"),
     "audio": EncoderRef(name="audio-features", config={"dim": FEATURE_DIMS["synth-mosi"][0]}),
@@ -56,6 +66,9 @@ class TeCaFNConfig(FusionConfig, LossConfig):
     encoders: dict[str, EncoderRef] = Field(default_factory=lambda: dict(DEFAULT_ENCODERS))
     drop: list[str] = Field(default_factory=list, description="modalities left out (w/o A, V)")
     hidden: int = Field(128, description="width of the prediction MLP (d_prjh)")
+    text_lr: float = Field(
+        5e-5, gt=0.0, description="learning rate of a fine-tuned (cache=false) encoder: lr_bert"
+    )
     head_dropout: float = 0.1
     output_scale: float = Field(3.0, gt=0.0, description="ŷ = scale·tanh(·): the label range")
     train: TrainConfig = Field(
@@ -86,6 +99,13 @@ def check_modalities(config: TeCaFNConfig, task: Task) -> list[str]:
     used = [m for m in offered if m not in config.drop]
     if config.core not in used:
         raise ConfigError(f"core modality '{config.core}' is not among the modalities used: {used}")
+    for m in used:
+        ref = config.encoders[m]
+        if ref.config.get("trainable") and ref.cache:
+            raise ConfigError(
+                f"encoders.{m}.config.trainable=true needs encoders.{m}.cache=false: "
+                "cached features cannot be fine-tuned"
+            )
     others = [m for m in used if m != config.core]
     for key in ("no_contrast", "no_gate", "random_negatives"):
         bad = [m for m in getattr(config, key) if m not in others]
@@ -107,11 +127,24 @@ def build_parts(config: TeCaFNConfig, ctx: BuildContext) -> tuple[nn.Module, Obj
         config.head_dropout,
         config.output_scale if regression else None,
     )
+    if config.init == "xavier":
+        xavier_init(head)
     loss_cfg = LossConfig(**config.model_dump(include=set(LossConfig.model_fields)))
     objective = TeCaFNObjective(
         loss_cfg, regression=regression, batch_size=config.train.batch_size, num=config.num
     )
-    return TeCaFNModel(fusion, head), objective
+    live = {m: ctx.encoders[m] for m in used if not config.encoders[m].cache}
+    for encoder in live.values():
+        for param in encoder.parameters():
+            setattr(param, LR_ATTRIBUTE, config.text_lr)
+    return TeCaFNModel(fusion, head, live), objective
+
+
+#: the paper, as ``mmalign list`` shows it
+PAPER = (
+    "TeCaFN: Huang, Chen, Huang, Huang, Wang, 'Text-centered cross-sample fusion network "
+    "for multimodal sentiment analysis', Springer-Verlag, published online 30 July 2024"
+)
 
 
 class TeCaFN(Method):
@@ -119,11 +152,18 @@ class TeCaFN(Method):
 
     Config = TeCaFNConfig
     name = "tecafn"
-    default_task = "synth-mosi"
+    #: the gates' premise: recurring speakers (near-duplicate hard negatives), lost A/V
+    default_task = "synth-speakers"
     sizes = {
         "default": {},
-        # the authors' code: six self- and six cross-attention layers, 40 epochs
-        "paper": {"unimodal_layers": 6, "cross_layers": 6, "train.epochs": 40},
+        # the paper's protocol: BERT fine-tuned at lr_bert (section 3.1, Algorithm 2)
+        # and the code's six self- and six cross-attention layers, 40 epochs
+        "paper": {
+            "encoders.text": {**PAPER_TEXT_ENCODER},
+            "unimodal_layers": 6,
+            "cross_layers": 6,
+            "train.epochs": 40,
+        },
         "tiny": {
             "dim": 8,
             "unimodal_dim": 8,

@@ -40,15 +40,28 @@ class PredictionHead(nn.Module):
 
 class TeCaFNModel(nn.Module):
     """Returns ``prediction`` (regression) or ``logits`` (classification), and under
-    ``tecafn`` what the losses need (contrastive embeddings, pair logits/labels)."""
+    ``tecafn`` what the losses need (contrastive embeddings, pair logits/labels).
 
-    def __init__(self, fusion: CrossSampleFusion, head: PredictionHead) -> None:
+    ``encoders`` holds the encoders that run inside the model (not cached: the
+    fine-tuned BERT of the paper); their modalities arrive as preprocessed inputs.
+    """
+
+    def __init__(
+        self,
+        fusion: CrossSampleFusion,
+        head: PredictionHead,
+        encoders: dict[str, nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         self.fusion = fusion
         self.head = head
+        self.encoders = nn.ModuleDict(encoders or {})
 
     def forward(self, batch: Batch) -> Outputs:
-        features = {m: batch[m] for m in self.fusion.modalities}
+        features = {
+            m: self.encoders[m](batch[m]["inputs"]) if m in self.encoders else batch[m]
+            for m in self.fusion.modalities
+        }
         aux = self.fusion(features, batch.get(GENERATOR_KEY))
         out = self.head(aux.pop("fused"))
         key = "logits" if self.head.scale is None else "prediction"

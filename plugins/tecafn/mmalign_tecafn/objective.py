@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from mmalign.interfaces import Batch, Objective, Outputs, StepContext, StrictModel
 from mmalign_tecafn.diagnostics import negatives_report
 from mmalign_tecafn.fusion import as_list
-from mmalign_tecafn.losses import bidirectional_infonce, text_centred_infonce
+from mmalign_tecafn.losses import text_centred_infonce
 from mmalign_tecafn.model import GENERATOR_KEY
 
 
@@ -68,11 +68,7 @@ class TeCaFNObjective(Objective):
             ),
             zero,
         )
-        bicon = (
-            bidirectional_infonce(aux["bicon"]["z"], aux["bicon"]["u"], cfg.tau)
-            if ("bicon" in aux)
-            else zero
-        )
+        bicon = sum((text_centred_infonce(q, k, cfg.tau) for q, k in aux.get("bicon", [])), zero)
         ap = sum(
             (
                 F.cross_entropy(aux["pair_logits"][m].float(), y)

@@ -2,13 +2,13 @@
 
 import mmalign
 from mmalign_tecafn.fusion import CrossSampleFusion
-from mmalign_tecafn.method import TeCaFN
+from mmalign_tecafn.method import PAPER, TeCaFN
 from mmalign_tecafn.objective import TeCaFNObjective
 
 
 @mmalign.hookimpl
 def mmalign_register(registry):
     """The method ``tecafn``, its fusion and its objective."""
-    registry.add("method", "tecafn", TeCaFN)
+    registry.add("method", "tecafn", TeCaFN, summary=PAPER)
     registry.add("fusion", "tecafn-cross-sample", CrossSampleFusion)
     registry.add("objective", "tecafn", TeCaFNObjective)

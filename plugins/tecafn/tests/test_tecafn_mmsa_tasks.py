@@ -1,5 +1,6 @@
-"""``tecafn`` on the real-format readers: tiny MMSA pickles for CMU-MOSI, CMU-MOSEI
-and UR-FUNNY, read through the task readers, text through the embedded MiniLM."""
+"""``tecafn`` on the real-format readers: MMSA pickles for CMU-MOSI, CMU-MOSEI and
+UR-FUNNY read through the task readers, text through the embedded MiniLM; and the
+paper's protocol (fine-tuned BERT) with a tiny BERT written to disk."""
 
 import json
 import pickle
@@ -7,15 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mmalign_tecafn.method import FEATURE_DIMS
+import torch
+from mmalign_tecafn.method import FEATURE_DIMS, TeCaFN, build_parts
 
+from mmalign.data.mmsa import CMUMOSI
+from mmalign.encoders.named_text import embedded_tokenizer
+from mmalign.errors import ConfigError
+from mmalign.interfaces import BuildContext
+from mmalign.plugins import get_host
 from mmalign.runner import RunRequest, execute
+from mmalign.runner.compose import make_encoders, method_config
+from mmalign.runner.optim import make_optimizer, trainable_parameters
 
 WORDS = ("great", "awful", "fine", "boring", "lovely", "dull")
+P = {"cmu-mosi": 0.7, "cmu-mosei": 0.4, "ur-funny": 0.5}
 
 
 def write_mmsa(folder: Path, audio_dim: int, video_dim: int, sizes=(24, 8, 8), steps=6) -> None:
-    """An ``unaligned_50.pkl`` in the MMSA layout, padding at the end of each sequence."""
+    """An ``unaligned_50.pkl`` with MMSA's key set: padding at the end, BERT ids and
+    features, annotations, -inf in COVAREP-style audio."""
     rng = np.random.default_rng(0)
     data = {}
     for split, n in zip(("train", "valid", "test"), sizes, strict=True):
@@ -27,14 +38,19 @@ def write_mmsa(folder: Path, audio_dim: int, video_dim: int, sizes=(24, 8, 8), s
         for i in range(n):
             audio[i, a_len[i] :] = 0
             video[i, v_len[i] :] = 0
+        audio[0, 0, 0] = -np.inf
         data[split] = {
             "raw_text": np.array([f"it was {WORDS[i % len(WORDS)]} {i}" for i in range(n)]),
+            "text": rng.normal(size=(n, 8, 768)).astype(np.float32),
+            "text_bert": np.stack([np.full((n, 8), 101), np.ones((n, 8)), np.zeros((n, 8))], 1),
             "audio": audio,
             "vision": video,
-            "audio_lengths": a_len,
-            "vision_lengths": v_len,
+            "audio_lengths": list(a_len),
+            "vision_lengths": list(v_len),
+            "annotations": ["Positive" if y > 0 else "Negative" for y in labels],
+            "classification_labels": (labels > 0).astype(np.float32),
             "regression_labels": labels.astype(np.float32),
-            "id": np.array([f"{split}-{i}" for i in range(n)]),
+            "id": np.array([f"vid{split}$_${i}" for i in range(n)]),
         }
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "unaligned_50.pkl").open("wb") as fh:
@@ -44,25 +60,129 @@ def write_mmsa(folder: Path, audio_dim: int, video_dim: int, sizes=(24, 8, 8), s
 @pytest.mark.parametrize("task", ["cmu-mosi", "cmu-mosei", "ur-funny"])
 def test_tecafn_runs_on_the_mmsa_reader_fixtures(task, tmp_path, mmalign_home):
     write_mmsa(tmp_path / task, *FEATURE_DIMS[task])  # the task's standard feature sizes
-    sets = {"train.epochs": 1, "train.batch_size": 8}
+    sets = {"train.epochs": 3, "train.batch_size": 8, "train.patience": None}
     result = execute(
         RunRequest(
             method="tecafn", task=task, size="tiny", sets=sets, data_dir=tmp_path / task, quiet=True
         )
     )
+    saved = json.loads((result.run_dir / "run.json").read_text())["method_config"]["method"]
+    assert saved["p"] == P[task]  # Table 6 per dataset
+    dims = (
+        saved["encoders"]["audio"]["config"]["dim"],
+        saved["encoders"]["video"]["config"]["dim"],
+    )
+    assert dims == FEATURE_DIMS[task]
     test = result.metrics["test"]
     if task == "ur-funny":
         assert set(test) == {"acc2", "f1"}
+        assert all(0.0 <= test[k] <= 1.0 for k in test)
     else:
         assert {"mae", "corr", "acc7", "acc2_has0", "acc2_non0", "f1_has0", "f1_non0"} == set(test)
-        assert np.isfinite(test["mae"])
-    stage = result.extra["stages"]["train"]
-    assert stage["history"][0]["train_replaced_audio"] >= 0.0
+        assert 0.0 < test["mae"] < 6.0
+    history = result.extra["stages"]["train"]["history"]
+    rates = [row[f"train_replaced_{m}"] for row in history for m in ("audio", "video")]
+    assert abs(float(np.mean(rates)) - P[task]) < 0.15  # 3 epochs x 24 clips x 2 gates
+
+
+def tiny_bert(folder: Path) -> int:
+    """A randomly initialised 2-layer BERT saved as a Hugging Face folder (config,
+    safetensors weights, the bert-base-uncased WordPiece tokenizer); its size."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    model = BertModel(config)
+    model.save_pretrained(folder)
+    embedded_tokenizer().save_pretrained(folder)
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_paper_size_fine_tunes_bert_at_its_own_learning_rate(tmp_path):
+    """``--size paper`` builds BERT inside the model, trainable, and the optimizer
+    moves it at lr_bert = 5e-5 while the rest moves at 1e-3 (Adam's first step
+    changes every parameter with a gradient by about its learning rate)."""
+    size = tiny_bert(tmp_path / "bert")
+    cfg = method_config(
+        TeCaFN(), "cmu-mosi", "paper", [{"encoders.text.config.path": str(tmp_path / "bert")}]
+    )
+    assert cfg.encoders["text"].name == "bert-base-uncased" and not cfg.encoders["text"].cache
+    assert (cfg.unimodal_layers, cfg.cross_layers, cfg.train.epochs) == (6, 6, 40)
+    task = CMUMOSI(data_dir=tmp_path)
+    encoders = make_encoders(get_host().registry, cfg.encoders, task.modalities)
+    dims = {m: e.out_dim for m, e in encoders.items()}
+    ctx = BuildContext(task, encoders, dims, cfg, {}, torch.device("cpu"))
+    model, objective = build_parts(cfg, ctx)
+    bert = list(model.encoders["text"].parameters())
+    assert sum(p.numel() for p in bert) == size and all(p.requires_grad for p in bert)
+
+    text = encoders["text"]
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "label": torch.tensor([1.0, -2.0, 0.5, 0.0]),
+        "text": {"inputs": text.collate([text.preprocess(f"it was {w}") for w in WORDS[:4]])},
+    }
+    for m, d in (("audio", 5), ("video", 20)):
+        batch[m] = {"tokens": torch.randn(4, 3, d, generator=g), "mask": torch.ones(4, 3).bool()}
+    optimizer = make_optimizer(cfg.train, trainable_parameters(model, objective))
+    assert sorted(group["lr"] for group in optimizer.param_groups) == [5e-5, 1e-3]
+    before = {id(p): p.detach().clone() for p in trainable_parameters(model, objective)}
+    model.train()
+    objective(model(batch), batch)["loss"].backward()
+    optimizer.step()
+    others = [p for p in trainable_parameters(model, objective) if all(p is not q for q in bert)]
+
+    def biggest_step(params):
+        return max(float((p.detach() - before[id(p)]).abs().max()) for p in params)
+
+    assert biggest_step(bert) == pytest.approx(5e-5, rel=0.05)
+    assert biggest_step(others) == pytest.approx(1e-3, rel=0.05)
+
+
+def test_a_trainable_cached_encoder_is_refused():
+    cfg = method_config(
+        TeCaFN(), "synth-mosi", "default", [{"encoders.text.config.trainable": True}]
+    )
+    with pytest.raises(
+        ConfigError, match="encoders.text.config.trainable=true needs encoders.text.cache=false"
+    ):
+        TeCaFN().stages(cfg, CMUMOSI())
+
+
+def test_paper_size_runs_end_to_end_with_a_tiny_bert(tmp_path, mmalign_home):
+    size = tiny_bert(tmp_path / "bert")
+    write_mmsa(tmp_path / "mosi", *FEATURE_DIMS["cmu-mosi"])
+    sets = {
+        "encoders.text.config.path": str(tmp_path / "bert"),
+        "unimodal_layers": 1,
+        "cross_layers": 1,
+        "train.epochs": 1,
+        "train.batch_size": 8,
+    }
+    result = execute(
+        RunRequest(
+            method="tecafn",
+            task="cmu-mosi",
+            size="paper",
+            sets=sets,
+            data_dir=tmp_path / "mosi",
+            quiet=True,
+        )
+    )
+    params = json.loads((result.run_dir / "metrics.json").read_text())["params"]["train"]
+    assert params["encoder.text"]["trainable"] == size and params["encoder.text"]["frozen"] == 0
+    assert np.isfinite(result.metrics["test"]["mae"])
 
 
 @pytest.mark.slow
 def test_bert_base_text_encoder_by_name(tmp_path, mmalign_home):
-    """The paper's text encoder by name (random full-size weights: none ship here)."""
+    """The paper's text encoder by name, frozen (random full-size weights: none ship here)."""
     write_mmsa(tmp_path / "mosi", *FEATURE_DIMS["cmu-mosi"])
     sets = {
         "train.epochs": 1,

@@ -94,6 +94,25 @@ def test_padding_does_not_change_a_sample():
     assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_padding_does_not_change_a_sample_in_training_either():
+    """With the gate off and dropout 0, a training forward of a padded batch gives the
+    lone sample the same prediction (padding never leaks into training either)."""
+    quiet = dict(dropout=0.0, embed_dropout=0.0, mapper_dropout=0.0, no_gate=["audio", "video"])
+    model = make_model(conv_kernel=3, **quiet)
+    model.head.mlp[0].p = model.head.mlp[5].p = 0.0
+    model.train()
+    short = {"text": [4], "audio": [3], "video": [6]}
+    alone = make_batch(1, short, seed=3)
+    long = make_batch(3, {"text": [4, 9, 7], "audio": [3, 8, 5], "video": [6, 10, 2]}, seed=4)
+    for m in DIMS:
+        width = alone[m]["tokens"].shape[1]
+        long[m]["tokens"][0] = 0
+        long[m]["tokens"][0, :width] = alone[m]["tokens"][0]
+    a = model(alone)["prediction"][0]
+    b = model(long)["prediction"][0]
+    assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_core_switch_and_dropped_modality():
     audio_core = make_model(core="audio")
     assert audio_core.fusion.others == ["text", "video"]
@@ -110,29 +129,118 @@ def test_core_switch_and_dropped_modality():
     assert pred.shape == (8,) and (pred.abs() <= 3).all()
 
 
-def test_bicon_variants_contrast_samples_or_positions():
+def fused_sequences(model, batch):
+    """The cross-attention outputs h_ta, h_tv [B, L, d] of one eval forward."""
+    seen = {}
+    hooks = [
+        model.fusion.cross[m][-1].register_forward_hook(
+            lambda _mod, _inp, out, m=m: seen.__setitem__(m, out)
+        )
+        for m in ("audio", "video")
+    ]
+    with torch.no_grad():
+        out = model(batch)
+    for h in hooks:
+        h.remove()
+    return out, seen
+
+
+def published_infonce(query, positive, tau):
+    """The authors' ``InfoNCE.forward`` at width 30 (no projection, dropout 0) on
+    sequence-first ``[L, B, d]`` inputs, written out: transpose(1, 2), mean over the
+    last (batch) axis, cosine logits over tau, cross-entropy on the diagonal."""
+    q = query.transpose(1, 2).mean(dim=-1)
+    k = positive.transpose(1, 2).mean(dim=-1)
+    q, k = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(k, dim=-1)
+    logits = q @ k.T
+    return torch.nn.functional.cross_entropy(logits / tau, torch.arange(len(q)))
+
+
+def test_bicon_code_variant_is_the_published_formula():
     batch = make_batch(lengths={"text": [3, 5, 4, 2, 5, 3, 4, 5]})
-    paper = make_model().eval()(batch)["tecafn"]["bicon"]
-    code = make_model(bicon_variant="code").eval()(batch)["tecafn"]["bicon"]
-    assert paper["z"].shape == paper["u"].shape == (8, 8)  # one row per sample
-    assert code["z"].shape == code["u"].shape == (5, 8)  # one row per text position
+    model = make_model(bicon_variant="code", mapper_dropout=0.0).eval()
+    assert len(model.fusion.bicon_map) == 0 and len(model.fusion.bicon_code_map) == 0
+    out, h = fused_sequences(model, batch)
+    ta, tv = h["audio"].transpose(0, 1), h["video"].transpose(0, 1)  # sequence-first
+    expected = published_infonce(ta, tv, 0.1) + published_infonce(tv, ta, 0.1)
+    got = TeCaFNObjective()(out, batch)["bicon"]
+    assert got.item() == pytest.approx(expected.item(), abs=1e-6)
+    assert [q.shape for q, _ in out["tecafn"]["bicon"]] == [(5, 8), (5, 8)]  # positions
+
+
+def test_bicon_code_variant_drops_out_the_query_only():
+    batch = make_batch()
+    model = make_model(bicon_variant="code", mapper_dropout=0.5).train()
+    seen = {}
+    for m in ("audio", "video"):
+        model.fusion.cross[m][-1].register_forward_hook(
+            lambda _mod, _inp, out, m=m: seen.__setitem__(m, out)
+        )
+    pairs = model(batch)["tecafn"]["bicon"]
+    (q_ta, k_tv), (q_tv, k_ta) = pairs
+    assert torch.allclose(k_tv, seen["video"].mean(0)) and torch.allclose(
+        k_ta, seen["audio"].mean(0)
+    )
+    assert not torch.allclose(q_ta, seen["audio"].mean(0))  # the query went through dropout
+
+
+def test_bicon_paper_variant_contrasts_samples_with_g1_g2():
+    batch = make_batch(lengths={"text": [3, 5, 4, 2, 5, 3, 4, 5]})
+    model = make_model(mapper_dropout=0.0).eval()
+    out, h = fused_sequences(model, batch)
+    mask = batch["text"]["mask"].float()[..., None]
+
+    def pooled(m):
+        mapped = model.fusion.bicon_map[m].conv(h[m].transpose(1, 2)).transpose(1, 2)
+        return (mapped * mask).sum(1) / mask.sum(1)
+
+    z, u = pooled("video"), pooled("audio")  # eq. 15-16: z = g1(h_tv), u = g2(h_ta)
+    expected = text_centred_infonce(z, u, 0.1) + text_centred_infonce(u, z, 0.1)
+    got = TeCaFNObjective()(out, batch)["bicon"]
+    assert got.item() == pytest.approx(expected.item(), abs=1e-6)
+    assert [q.shape for q, _ in out["tecafn"]["bicon"]] == [(8, 8), (8, 8)]  # samples
+
+
+def test_xavier_init_option():
+    default, xavier = make_model(), make_model(init="xavier")
+    w_d = default.fusion.cross["audio"][0].ffn[0].weight
+    w_x = xavier.fusion.cross["audio"][0].ffn[0].weight
+    fan_in, fan_out = w_x.shape[1], w_x.shape[0]
+    assert w_x.std().item() == pytest.approx((2 / (fan_in + fan_out)) ** 0.5, rel=0.15)
+    assert not torch.allclose(w_d, w_x)
 
 
 def test_objective_is_equation_19():
+    """Every term recomputed from the model outputs with independent formulas."""
     model = make_model(p=0.5).train()
     batch = make_batch()
     out = model({**batch, GENERATOR_KEY: torch.Generator().manual_seed(1)})
-    objective = TeCaFNObjective(LossConfig(gamma1=0.2, gamma2=0.4))
+    aux = out["tecafn"]
+    objective = TeCaFNObjective(LossConfig(gamma1=0.2, gamma2=0.4, tau=0.1))
     losses = objective(out, batch)
-    expected = losses["task"] + 0.2 * (losses["tcon"] + losses["bicon"]) + 0.4 * losses["ap"]
-    assert torch.allclose(losses["loss"], expected)
-    assert torch.allclose(losses["task"], (out["prediction"] - batch["label"]).abs().mean())
-    assert losses["ap"] > 0 and losses["bicon"] > 0
+    f = torch.nn.functional
+
+    def nce(q, k):  # eq. 6 in the standard form: -log softmax of the diagonal
+        logits = f.normalize(q, dim=-1) @ f.normalize(k, dim=-1).T / 0.1
+        return -(logits.diag() - logits.logsumexp(1)).mean()
+
+    task = (out["prediction"] - batch["label"]).abs().mean()
+    tcon = sum(nce(e["query"], e["key"]) for e in aux["contrast"].values())
+    bicon = sum(nce(q, k) for q, k in aux["bicon"])
+    ap = 0.0
+    for m, y in aux["pair_labels"].items():
+        logp = aux["pair_logits"][m].log_softmax(1)
+        ap = ap - logp[torch.arange(len(y)), y].mean()
+    for name, value in {"task": task, "tcon": tcon, "bicon": bicon, "ap": ap}.items():
+        assert losses[name].item() == pytest.approx(float(value.detach()), rel=1e-5), name
+    total = task + 0.2 * (tcon + bicon) + 0.4 * ap
+    assert losses["loss"].item() == pytest.approx(float(total.detach()), rel=1e-5)
+    assert set(aux["pair_labels"]) == {"audio", "video"}
 
     only_video = TeCaFNObjective(LossConfig(no_contrast="audio"))(out, batch)
-    video = out["tecafn"]["contrast"]["video"]
-    assert torch.allclose(
-        only_video["tcon"], text_centred_infonce(video["query"], video["key"], 0.1)
+    video = aux["contrast"]["video"]
+    assert only_video["tcon"].item() == pytest.approx(
+        float(nce(video["query"], video["key"]).detach()), rel=1e-5
     )
 
 

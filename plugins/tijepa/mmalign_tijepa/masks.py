@@ -44,7 +44,9 @@ class MultiblockConfig(StrictModel):
     grid: tuple[int, int] | None = Field(
         None, description="token grid (rows, cols); None: square grid from the token count"
     )
-    modality: str = "image"
+    modality: str | None = Field(
+        None, description="whose tokens are masked; None: 'image' (ti-jepa: its image modality)"
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> MultiblockConfig:
@@ -167,10 +169,34 @@ class MultiblockMaskCollator:
 
     def for_batch(self, batch: Batch, generator: torch.Generator) -> Masks:
         """Masks for a batch, on the grid of its image tokens."""
-        features = batch[self.config.modality]
+        features = batch[self.config.modality or "image"]
         n_tokens = int(features["tokens"].shape[1])
         grid = token_grid(n_tokens, self.config.grid)
         return self.sample(len(batch["index"]), grid, generator)
+
+    def batches(
+        self,
+        fs: Any,
+        order: Tensor,
+        batch_size: int,
+        generator: torch.Generator,
+        train: bool,
+        rank: int = 0,
+        world: int = 1,
+        drop_last: bool = False,
+    ) -> Iterator[Batch]:
+        """Batches of ``fs`` at the positions ``order``, each with its masks."""
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            if drop_last and train and len(chunk) < batch_size:
+                break
+            if world > 1:
+                if len(chunk) < world:
+                    break
+                chunk = chunk[rank::world]
+            batch = fs.batch(chunk)
+            batch["masks"] = self.for_batch(batch, generator).as_batch()
+            yield batch
 
     def loader(
         self,
@@ -186,17 +212,7 @@ class MultiblockMaskCollator:
         """Shuffled (train) or ordered batches of ``fs``, each with its masks."""
         n = len(fs)
         order = torch.randperm(n, generator=generator) if train else torch.arange(n)
-        for start in range(0, n, batch_size):
-            chunk = order[start : start + batch_size]
-            if drop_last and train and len(chunk) < batch_size:
-                break
-            if world > 1:
-                if len(chunk) < world:
-                    break
-                chunk = chunk[rank::world]
-            batch = fs.batch(chunk)
-            batch["masks"] = self.for_batch(batch, generator).as_batch()
-            yield batch
+        yield from self.batches(fs, order, batch_size, generator, train, rank, world, drop_last)
 
 
 def _block_indices(blocks: Tensor, size: int) -> Tensor:

@@ -61,6 +61,10 @@ class TIJEPAModel(nn.Module):
     def paper_mode(self) -> bool:
         return bool(self._encoder)
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters kept out of weight decay besides biases and norms (timm's hook)."""
+        return {"predictor.mask_token"}
+
     def ema_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.context, self.target)]
 
@@ -81,8 +85,10 @@ class TIJEPAModel(nn.Module):
         inputs = image["inputs"]
         if _device_of(encoder) != inputs.device:
             encoder.to(inputs.device)
-        with torch.no_grad():
-            return encoder(inputs, keep=index)["tokens"]
+        # fp32 like the cached targets: under the runner's bf16 autocast the visible
+        # tokens would otherwise differ from the target tokens by more than the masking
+        with torch.no_grad(), torch.autocast(inputs.device.type, enabled=False):
+            return encoder(inputs.float(), keep=index)["tokens"].float()
 
     @torch.no_grad()
     def target_tokens(self, image: dict[str, Tensor], text: dict[str, Tensor]) -> Tensor:

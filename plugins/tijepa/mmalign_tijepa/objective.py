@@ -22,12 +22,16 @@ from mmalign_tijepa.collapse import CollapseGuard, representation_stats
 
 
 class JEPAConfig(StrictModel):
-    loss: Literal["l2", "mse", "smooth_l1"] = Field(
+    loss: Literal["l2", "mse", "smooth_l1", "vicreg"] = Field(
         "l2",
         description="l2: the paper's (1/M) sum_i sum_{j in B_i} ||s_hat - s||^2; mse: its "
-        "mean per element; smooth_l1: the I-JEPA/TI-JEPA code's",
+        "mean per element; smooth_l1: the I-JEPA code's and the authors' small script's; "
+        "vicreg: the authors' large script's (vicreg_loss)",
     )
     smooth_l1_beta: float = 1.0
+    vicreg_sim: float = Field(25.0, ge=0, description="vicreg: weight of the MSE term")
+    vicreg_std: float = Field(25.0, ge=0, description="vicreg: weight of the variance hinge")
+    vicreg_cov: float = Field(1.0, ge=0, description="vicreg: weight of the covariance term")
     ema: tuple[float, float] = Field((0.996, 1.0), description="momentum, linear over steps")
     collapse_std: float = Field(0.01, description="warn when a mean per-dim std falls below")
     collapse_erank: float = Field(2.0, description="warn when an effective rank falls below")
@@ -45,13 +49,79 @@ class HasEMA(Protocol):
     def ema_pairs(self) -> Iterable[tuple[nn.Module, nn.Module]]: ...
 
 
-def jepa_loss(predictions: Tensor, targets: Tensor, kind: str, beta: float = 1.0) -> Tensor:
+VICREG_EPS = 1e-4  # inside the square root of the variance, as the authors' script
+
+
+def _off_diagonal(x: Tensor) -> Tensor:
+    """The off-diagonal entries of a square matrix, flattened."""
+    n = x.shape[0]
+    return x.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
+
+
+def vicreg_terms(pred: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """The three terms of the authors' VICReg-style loss (``train_P_large_A100.py``).
+
+    ``pred`` and ``target`` are ``[N, K, D]``: N block predictions (blocks x images),
+    K patches per block, D channels. Each axis and divisor is the authors':
+
+    * ``invariance`` — ``F.mse_loss``: the mean over all N·K·D elements;
+    * ``variance`` — the unbiased variance over **axis 0, the N blocks**, separately for
+      every (patch slot k, channel d), ``std = sqrt(var + 1e-4)``, the hinge
+      ``relu(1 - std)`` averaged over the K·D entries, and **half** of it per side
+      (predictions, targets);
+    * ``covariance`` — rows are the N·K tokens, ``C = Xᵀ X / (N·K - 1)`` **without
+      centring** (a second moment, unlike VICReg's covariance), the squared off-diagonal
+      entries summed and divided by **K** (``pred.size(1)``, VICReg divides by D), the two
+      sides added (not halved).
+
+    The targets come from the EMA module without gradient, so their variance and
+    covariance terms are constants that only shift the value (as in the authors' code).
+    """
+    if pred.dim() != 3 or pred.shape != target.shape:
+        raise ValueError(
+            f"vicreg expects predictions and targets of the same shape [N, K, D], "
+            f"got {list(pred.shape)} and {list(target.shape)}"
+        )
+    if pred.shape[0] < 2:
+        raise ValueError("vicreg needs at least 2 block predictions (the variance runs over N)")
+    p, t = pred.float(), target.float()
+    k, d = p.shape[1], p.shape[2]
+
+    def hinge(x: Tensor) -> Tensor:
+        return F.relu(1 - torch.sqrt(x.var(dim=0) + VICREG_EPS)).mean()
+
+    def cov(x: Tensor) -> Tensor:
+        rows = x.reshape(-1, d)
+        second = rows.T @ rows / (rows.shape[0] - 1)
+        return _off_diagonal(second).pow(2).sum() / k
+
+    return {
+        "invariance": F.mse_loss(p, t),
+        "variance": hinge(p) / 2 + hinge(t) / 2,
+        "covariance": cov(p) + cov(t),
+    }
+
+
+def vicreg_loss(
+    pred: Tensor, target: Tensor, sim: float = 25.0, std: float = 25.0, cov: float = 1.0
+) -> Tensor:
+    """``sim·invariance + std·variance + cov·covariance`` (see :func:`vicreg_terms`)."""
+    terms = vicreg_terms(pred, target)
+    return sim * terms["invariance"] + std * terms["variance"] + cov * terms["covariance"]
+
+
+def jepa_loss(
+    predictions: Tensor, targets: Tensor, kind: str, beta: float = 1.0,
+    vicreg: tuple[float, float, float] = (25.0, 25.0, 1.0),
+) -> Tensor:
     """[B, M, K, D] predictions and targets -> the scalar loss, averaged over images."""
     p, t = predictions.float(), targets.float()
     if kind == "l2":
         return (p - t).pow(2).sum(dim=(-1, -2)).mean()
     if kind == "mse":
         return F.mse_loss(p, t)
+    if kind == "vicreg":  # the B·M block predictions are the authors' N
+        return vicreg_loss(p.flatten(0, 1), t.flatten(0, 1), *vicreg)
     return F.smooth_l1_loss(p, t, beta=beta)
 
 
@@ -89,7 +159,10 @@ class JEPAObjective(Objective):
 
     def forward(self, outputs: Outputs, batch: Batch) -> dict[str, Tensor]:
         cfg: JEPAConfig = self.config
-        loss = jepa_loss(outputs["predictions"], outputs["targets"], cfg.loss, cfg.smooth_l1_beta)
+        loss = jepa_loss(
+            outputs["predictions"], outputs["targets"], cfg.loss, cfg.smooth_l1_beta,
+            (cfg.vicreg_sim, cfg.vicreg_std, cfg.vicreg_cov),
+        )
         return {"loss": loss}
 
     def training_step(self, ctx: StepContext) -> dict[str, float]:

@@ -30,7 +30,7 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
     assert pre["task"] == "toy-pairs" and "reused" not in pre
     assert pre["epochs_run"] == 2
     row = pre["history"][0]
-    assert {"train_loss", "val_loss", "train_pred_std", "train_target_erank",
+    assert {"train_loss", "train_pred_std", "train_target_erank",
             "train_momentum"} <= set(row)
     assert 0.996 <= row["train_momentum"] < pre["history"][1]["train_momentum"] <= 1.0
     report = pre["report"]
@@ -44,7 +44,8 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
     assert params["pretrain"]["model.target"]["trainable"] == 0
     assert params["pretrain"]["model.target"]["frozen"] == params["pretrain"]["model.context"][
         "trainable"]
-    assert set(params["probe"]) >= {"model.head"}
+    assert params["probe"]["model.head"]["trainable"] == 3 * 16 + 3  # Linear(16 -> 3 classes)
+    assert all(v["trainable"] == 0 for k, v in params["probe"].items() if k != "model.head")
 
     # a second run with another probe setting trains only the probe
     second = run_method("ti-jepa", task="toy-pairs", **toy_sets(**{"probe.module": "context"}))
@@ -55,9 +56,22 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
     assert "reused" not in third.extra["stages"]["pretrain"]
 
 
-def test_absent_pretraining_data_falls_back_with_a_notice(absent_task, run_method, caplog):
-    result = run_method(
-        "ti-jepa", task="toy-pairs",
+def run_with_stand_in(**sets):
+    """A run that may train a stage on its stand-in (``--allow-stand-in``)."""
+    from mmalign.runner import RunRequest, execute
+
+    return execute(RunRequest(method="ti-jepa", task="toy-pairs", sets=sets, quiet=True,
+                              allow_stand_in=True))
+
+
+def test_absent_pretraining_data_is_refused_without_allow_stand_in(absent_task, run_method):
+    with pytest.raises(MMAlignError, match="--allow-stand-in"):
+        run_method("ti-jepa", task="toy-pairs",
+                   **toy_sets(pretrain_task="toy-absent", fallback_task="toy-pairs"))
+
+
+def test_absent_pretraining_data_falls_back_with_a_notice(absent_task, caplog):
+    result = run_with_stand_in(
         **toy_sets(pretrain_task="toy-absent", fallback_task="toy-pairs",
                    **{"train.epochs": 1, "probe.train.epochs": 1}),
     )
@@ -104,10 +118,10 @@ def test_pretraining_task_config_applies_and_keys_reuse(absent_task, run_method)
                            "pretrain_task_configs": {"toy-pairs": {"samples": samples}}})
 
     with pytest.raises(MMAlignError, match="samples"):
-        run_method("ti-jepa", task="toy-pairs", **sets("many"))
-    first = run_method("ti-jepa", task="toy-pairs", **sets(90))
+        run_with_stand_in(**sets("many"))
+    first = run_with_stand_in(**sets(90))
     assert "reused" not in first.extra["stages"]["pretrain"]
-    other = run_method("ti-jepa", task="toy-pairs", **sets(120))
+    other = run_with_stand_in(**sets(120))
     assert "reused" not in other.extra["stages"]["pretrain"]
-    again = run_method("ti-jepa", task="toy-pairs", **sets(90))
+    again = run_with_stand_in(**sets(90))
     assert again.extra["stages"]["pretrain"]["reused"]

@@ -21,10 +21,18 @@ EXACT = {
     "large": {384: 131_542_592, 768: 131_246_912},
 }
 
+#: (ours / paper - 1) in percent, per row; the README states the same numbers
+ERROR_PERCENT = {
+    "small": {384: 0.2, 768: -0.5},
+    "medium": {384: -0.5, 768: -1.0},
+    "large": {384: 0.4, 768: 0.2},
+}
+
 
 def _size_config(size: str) -> T2IConfig:
     overrides = TIJEPA.sizes[size]
-    return T2IConfig(**{k.split(".")[1]: v for k, v in overrides.items()})
+    return T2IConfig(**{k.split(".")[1]: v for k, v in overrides.items()
+                        if k.startswith("cross_attention.")})
 
 
 @pytest.mark.parametrize("size", ["small", "medium", "large"])
@@ -34,7 +42,8 @@ def test_cross_attention_parameters_match_table_1(size, text_dim):
         module = T2ICrossAttention(_size_config(size), image_dim=1280, text_dim=text_dim)
     count = sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert count == EXACT[size][text_dim]
-    assert abs(count / PAPER_PARAMS[size] - 1) < 0.05
+    # the README's per-row error against Table 1, to 0.1 % (medium with gte-base is -1.0 %)
+    assert round(100 * (count / PAPER_PARAMS[size] - 1), 1) == ERROR_PERCENT[size][text_dim]
 
 
 def test_table_1_sizes():

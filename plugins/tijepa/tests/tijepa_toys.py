@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from mmalign_tijepa.fusion import T2IConfig
 from mmalign_tijepa.masks import MultiblockMaskCollator
@@ -44,7 +46,7 @@ TOY_ENCODERS = {
 def toy_sets(**extra) -> dict:
     """A tiny TI-JEPA on toy-pairs: modality a plays the image (4x4 tokens), b the text."""
     sets = {
-        "encoders": TOY_ENCODERS,
+        "encoders": copy.deepcopy(TOY_ENCODERS),  # dotted overrides edit it in place
         "cross_attention.image": "a",
         "cross_attention.text": "b",
         "cross_attention.dim": 16,
@@ -57,6 +59,7 @@ def toy_sets(**extra) -> dict:
         "masks.min_keep": 2,
         "pretrain_task": "toy-pairs",
         "fallback_task": None,
+        "captions": "all",  # toy-pairs are not COCO-style image-caption pairs
         "train.epochs": 2,
         "train.batch_size": 32,
         "probe.train.epochs": 8,

@@ -1,0 +1,110 @@
+"""The paper-protocol switches: one caption per image per epoch, the final weights kept,
+the parameter groups, and clear refusals of options that cannot work."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmalign_tijepa.masks import MultiblockMaskCollator
+from mmalign_tijepa.method import TIJEPA, TIJEPAConfig
+from mmalign_tijepa.pairs import PretrainLoader, image_groups
+from tijepa_toys import tiny_model, toy_sets
+
+from mmalign.errors import ConfigError, MMAlignError
+from mmalign.interfaces import TrainConfig
+from mmalign.runner.optim import parameter_groups
+
+# three images with 5, 1 and 3 captions, ids as the COCO reader writes them
+IDS = [f"{img}-{ann}" for img, n in ((7, 5), (11, 1), (3, 3)) for ann in range(n)]
+
+
+def test_image_groups_follow_the_coco_ids():
+    order, runs = image_groups(IDS)
+    starts, counts = runs.tolist()
+    assert counts == [5, 1, 3]
+    groups = [order[s : s + c].tolist() for s, c in zip(starts, counts, strict=True)]
+    assert groups == [[0, 1, 2, 3, 4], [5], [6, 7, 8]]
+    with pytest.raises(ConfigError, match="sample id 'abc' is not"):
+        image_groups(["abc"])
+
+
+def test_one_random_caption_visits_each_image_once_per_epoch():
+    loader = PretrainLoader(MultiblockMaskCollator(), "one-random")
+    fs = SimpleNamespace(sample_ids=IDS, __len__=None)
+    fs = type("FS", (), {"sample_ids": IDS, "__len__": lambda self: len(IDS)})()
+    image_of = [sid.split("-")[0] for sid in IDS]
+    g = torch.Generator().manual_seed(0)
+    seen_captions: dict[str, set[int]] = {"7": set(), "11": set(), "3": set()}
+    for _ in range(60):
+        picked = loader.epoch_positions(fs, g, train=True).tolist()
+        assert sorted(image_of[p] for p in picked) == ["11", "3", "7"]
+        for p in picked:
+            seen_captions[image_of[p]].add(p)
+    # over 60 epochs every caption of every image is drawn (5 and 3 choices)
+    assert seen_captions == {"7": {0, 1, 2, 3, 4}, "11": {5}, "3": {6, 7, 8}}
+    assert loader.batches_per_epoch(fs, 2, drop_last=False) == 2  # 3 images
+    assert loader.batches_per_epoch(fs, 2, drop_last=True) == 1
+    # validation visits every pair in order; "all" visits every pair each epoch
+    assert loader.epoch_positions(fs, g, train=False).tolist() == list(range(9))
+    every = PretrainLoader(MultiblockMaskCollator(), "all")
+    assert sorted(every.epoch_positions(fs, g, train=True).tolist()) == list(range(9))
+    assert every.batches_per_epoch(fs, 2, drop_last=False) == 5
+
+
+def test_parameter_groups_keep_mask_token_biases_and_norms_out_of_decay():
+    model = tiny_model()
+    cfg = TIJEPAConfig().train
+    assert cfg.decay_exclude_1d and cfg.monitor == "last"
+    groups = parameter_groups(TrainConfig(weight_decay=0.04, decay_exclude_1d=True), model)
+    no_decay = {id(p) for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    names = {id(p): n for n, p in model.named_parameters()}
+    excluded = {names[i] for i in no_decay}
+    assert "predictor.mask_token" in excluded
+    assert all(n.endswith(".bias") or model.get_parameter(n).ndim <= 1
+               or n == "predictor.mask_token" for n in excluded)
+    decayed = {n for n, p in model.named_parameters() if p.requires_grad} - excluded
+    assert "context.blocks.0.cross_attn.q.weight" in decayed or any(
+        n.endswith("weight") and model.get_parameter(n).ndim == 2 for n in decayed)
+    assert not any(n.startswith("target.") for n in decayed | excluded)  # the EMA copy
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        ({"encoders.a.cache": False}, r"encoders.a.cache=false is not supported"),
+        ({"masks.modality": "b"}, r"masks.modality='b' but the masks are on the image"),
+        ({"captions": "one-random"}, r"captions='one-random' needs image-caption pairs"),
+    ],
+)
+def test_unsupported_options_are_refused_before_any_work(toy_plugin, run_method, sets,
+                                                         message):
+    with pytest.raises(MMAlignError, match=message):
+        run_method("ti-jepa", task="toy-pairs", **toy_sets(**sets))
+
+
+def test_paper_size_and_embedded_pretraining():
+    assert TIJEPA.sizes["paper"]["encoders.image.name"] == "ijepa-vit-h14"
+    assert TIJEPA.sizes["paper"]["encoders.text.name"] == "gte-base"
+    for task in ("synth-sentiment", "synth-sarcasm"):  # embedded probe, embedded pretraining
+        assert TIJEPA.task_overrides[task]["pretrain_task"] == "synth-captions"
+    assert "mvsa-single" not in TIJEPA.task_overrides  # real probe tasks: COCO
+    assert TIJEPAConfig().captions == "one-random"
+
+
+def test_captions_setting_keys_the_stored_pretraining(toy_plugin, run_method, monkeypatch):
+    import mmalign_tijepa.method as method
+
+    monkeypatch.setattr(method, "check_caption_tasks", lambda cfg: None)
+    base = {"train.epochs": 1, "probe.train.epochs": 1}
+    first = run_method("ti-jepa", task="toy-pairs", **toy_sets(**base))
+    again = run_method("ti-jepa", task="toy-pairs", **toy_sets(**base))
+    assert again.extra["stages"]["pretrain"]["reused"]
+    # the masks' modality is not in the key: setting it to its only valid value reuses
+    same = run_method("ti-jepa", task="toy-pairs", **toy_sets(**base, **{"masks.modality": "a"}))
+    assert same.extra["stages"]["pretrain"]["reused"]
+    # toy ids are not COCO-style, so one-random cannot group them: refused at the loader
+    with pytest.raises(ConfigError, match="groups pairs by image"):
+        run_method("ti-jepa", task="toy-pairs", **toy_sets(**base, captions="one-random"))
+    assert first.status == "completed"
