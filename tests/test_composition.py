@@ -58,7 +58,7 @@ def test_misspelt_fusion_fails_at_resolve_with_a_suggestion(toy_plugin, no_data)
          r"Invalid value for 'fusion.config': Input should be a valid dict"),
         ({"encoders.a.name": "minilm-l6"}, ConfigError,
          r"encoders.a.name: encoder 'minilm-l6' encodes 'text', not 'a'"),
-        ({"train.monitor": "cor"}, ConfigError, r"'train.monitor': 'cor'.*Did you mean 'corr'"),
+        ({"train.monitor": "acx"}, ConfigError, r"'train.monitor': 'acx'.*Did you mean 'acc'"),
     ],
 )
 def test_bad_components_fail_before_data_with_the_key(toy_plugin, no_data, sets, error, needle):
