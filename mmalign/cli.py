@@ -95,6 +95,10 @@ def run(
     data_dir: Annotated[Path | None, typer.Option(help="the task's data folder")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute features")] = False,
+    data_fraction: Annotated[float | None, typer.Option(
+        help="use this share of every split (same as --set data.fraction=F)")] = None,
+    store_dtype: Annotated[str | None, typer.Option(
+        help="fp16 (default), bf16 or fp32 feature store (--set data.store_dtype=...)")] = None,
     resume: Annotated[str | None, typer.Option(help="run id or run directory")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     allow_stand_in: Annotated[bool, typer.Option(
@@ -109,8 +113,13 @@ def run(
     from mmalign.runner import RunRequest, execute
 
     try:
+        overrides = parse_sets(sets or [])
+        if data_fraction is not None:
+            overrides["data.fraction"] = data_fraction
+        if store_dtype is not None:
+            overrides["data.store_dtype"] = store_dtype
         req = RunRequest(method=method, task=task, size=size, seed=seed,
-                         sets=parse_sets(sets or []), config_file=config, data_dir=data_dir,
+                         sets=overrides, config_file=config, data_dir=data_dir,
                          device=device, use_cache=not no_cache, resume=resume, quiet=quiet,
                          allow_stand_in=allow_stand_in, loggers=list(loggers or []))
         with sigterm_as_interrupt():
