@@ -29,6 +29,8 @@ _HINTS = {
     errno.EROFS: "MMALIGN_HOME must be writable for this command; set it to a writable folder",
     errno.EACCES: "check the permissions, or set MMALIGN_HOME to a folder of your own",
     errno.ENAMETOOLONG: "a file name is longer than the file system allows",
+    errno.EEXIST: "a file stands where mmalign needs a folder (is MMALIGN_HOME a file?)",
+    errno.ENOTDIR: "a file stands where mmalign needs a folder (is MMALIGN_HOME a file?)",
 }
 
 
