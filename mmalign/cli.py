@@ -252,7 +252,10 @@ def runs(
     if fmt == "json":
         print(json.dumps(rows, indent=2, default=str))
         return
-    table = Table("run id", "method", "task", "size", "seed", "status", "wall s", "skipped")
+    table = Table()
+    table.add_column("run id", overflow="fold")  # `runs RUN_ID` needs it whole: never cut
+    for name in ("method", "task", "size", "seed", "status", "wall s", "skipped"):
+        table.add_column(name)
     for r in rows:
         wall = f"{r['wall_time']:.1f}" if r["wall_time"] else ""
         table.add_row(r["run_id"], r["method"], r["task"], r["size"], str(r["seed"]),
