@@ -102,6 +102,13 @@ def table2(ce_weight: float, lr: float, step: int, batch: int) -> dict[str, Any]
     }
 
 
+#: the paper, as ``mmalign list`` shows it (the venue from the authors' repository)
+PAPER = (
+    "SPP-SCL: Wu, Li, 'SPP-SCL: Semi-Push-Pull Supervised Contrastive Learning for "
+    "Image-Text Sentiment Analysis and Beyond', AAAI 2026"
+)
+
+
 class SPPSCL(Method):
     """Two-step semi-push-pull supervised contrastive learning (image-text sentiment)."""
 
