@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 Features = dict[str, Tensor]
@@ -38,7 +38,9 @@ LabelType = Literal["classification", "regression", "retrieval", "none"]
 class StrictModel(BaseModel):
     """Base for every config: unknown keys are an error, never silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
+    )
 
 
 class EmptyConfig(StrictModel):
@@ -228,29 +230,34 @@ class Task(ABC):
 
 
 class TrainConfig(StrictModel):
-    """Optimisation settings shared by every method stage."""
+    """Optimisation settings shared by every method stage.
 
-    epochs: int = 10
-    batch_size: int = 64
-    eval_batch_size: int = 256
+    Every value has a range, checked when the config is resolved: a nonsense value
+    (0 epochs, a negative batch, ``lr=inf``) must stop the run before any work, never
+    train nothing and record the result as completed.
+    """
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(256, ge=1)
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    lr: float = Field(1e-3, gt=0, le=100)
+    weight_decay: float = Field(0.0, ge=0)
     #: cosine/step: per epoch; warmup-cosine: per optimizer step, a linear warm-up from
     #: ``warmup_lr`` over ``warmup_epochs`` then a cosine to ``final_lr`` (I-JEPA's)
     scheduler: Literal["none", "cosine", "step", "warmup-cosine"] = "none"
-    step_size: int = 10
-    gamma: float = 0.5
-    warmup_epochs: int = 0
-    warmup_lr: float = 0.0
-    final_lr: float = 0.0
+    step_size: int = Field(10, ge=1)
+    gamma: float = Field(0.5, gt=0, le=1)
+    warmup_epochs: int = Field(0, ge=0)
+    warmup_lr: float = Field(0.0, ge=0, le=100)
+    final_lr: float = Field(0.0, ge=0, le=100)
     #: per optimizer step, a cosine from ``weight_decay`` to this (I-JEPA); None: constant
-    final_weight_decay: float | None = None
+    final_weight_decay: float | None = Field(None, ge=0)
     #: biases, 1-d parameters (norms) and the names in a module's ``no_weight_decay()``
     #: get no weight decay (timm's parameter groups)
     decay_exclude_1d: bool = False
-    grad_clip: float | None = None
-    patience: int | None = 5
+    grad_clip: float | None = Field(None, gt=0)
+    patience: int | None = Field(5, ge=1)
     monitor: str | None = None  # None: the task's primary metric on validation
     drop_last: bool = False
 

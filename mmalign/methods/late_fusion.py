@@ -34,7 +34,7 @@ EMBEDDED_ENCODERS = {
 
 class LateFusionConfig(StrictModel):
     encoders: dict[str, EncoderRef] = Field(default_factory=lambda: dict(EMBEDDED_ENCODERS))
-    dropout: float = 0.1
+    dropout: float = Field(0.1, ge=0, lt=1)
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
             epochs=40, batch_size=64, optimizer="adam", lr=1e-3, patience=8

@@ -23,7 +23,7 @@ from mmalign.features import FeatureSet, build_feature_set, derive_features
 from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
-from mmalign.runner import checkpoint, distributed, identity, preflight
+from mmalign.runner import checkpoint, distributed, identity, preflight, ranges
 from mmalign.runner.compose import make_encoders, make_task, method_config, split_overrides
 from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
@@ -142,6 +142,7 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
     sets.update(req.sets)
     method_sets, task_sets = split_overrides(sets)
     cfg = method_config(method, task_name, size, [method_sets])
+    ranges.check_resolved(cfg, make_task(registry, task_name, task_sets, req.data_dir))
     run_cfg = RunConfig(
         method=req.method,
         task=task_name,

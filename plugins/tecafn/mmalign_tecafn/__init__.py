@@ -1,5 +1,5 @@
 """TeCaFN: text-centred cross-sample fusion with hard-negative replacement gates
-(Huang et al., Multimedia Systems 2024) as an mmalign plugin."""
+(Huang, Chen, Huang, Huang, Wang; Springer-Verlag, 2024) as an mmalign plugin."""
 
 from mmalign_tecafn.losses import (
     bidirectional_infonce,

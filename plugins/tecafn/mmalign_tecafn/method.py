@@ -142,7 +142,7 @@ def build_parts(config: TeCaFNConfig, ctx: BuildContext) -> tuple[nn.Module, Obj
 #: the paper, as ``mmalign list`` shows it
 PAPER = (
     "TeCaFN: Huang, Chen, Huang, Huang, Wang, 'Text-centered cross-sample fusion network "
-    "for multimodal sentiment analysis', Multimedia Systems 30:228 (2024)"
+    "for multimodal sentiment analysis', Springer-Verlag, published online 30 July 2024"
 )
 
 
