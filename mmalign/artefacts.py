@@ -143,7 +143,7 @@ class LoadedRun:
         key = config_hash([self.run_id, [s.id for s in samples]])
         fs = build_feature_set(split, samples, self.encoders, cached, key,
                                inputs={m: refs[m].inputs for m in self.encoders},
-                               use_cache=False, device=self.device, where=self.task.name)
+                               device=self.device, where=self.task.name)
         fs.keep_only({m: refs[m].keep for m in self.encoders if refs[m].keep is not None})
         if self.stage.precompute is not None:
             with autocast(self.device):

@@ -94,6 +94,10 @@ def run(
     data_dir: Annotated[Path | None, typer.Option(help="the task's data folder")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ...")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute features")] = False,
+    data_fraction: Annotated[float | None, typer.Option(
+        help="use this share of every split (same as --set data.fraction=F)")] = None,
+    store_dtype: Annotated[str | None, typer.Option(
+        help="fp16 (default), bf16 or fp32 feature store (--set data.store_dtype=...)")] = None,
     resume: Annotated[str | None, typer.Option(help="run id or run directory")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     allow_stand_in: Annotated[bool, typer.Option(
@@ -108,8 +112,13 @@ def run(
     from mmalign.runner import RunRequest, execute
 
     try:
+        overrides = parse_sets(sets or [])
+        if data_fraction is not None:
+            overrides["data.fraction"] = data_fraction
+        if store_dtype is not None:
+            overrides["data.store_dtype"] = store_dtype
         req = RunRequest(method=method, task=task, size=size, seed=seed,
-                         sets=parse_sets(sets or []), config_file=config, data_dir=data_dir,
+                         sets=overrides, config_file=config, data_dir=data_dir,
                          device=device, use_cache=not no_cache, resume=resume, quiet=quiet,
                          allow_stand_in=allow_stand_in, loggers=list(loggers or []))
         result = execute(req)
@@ -229,7 +238,10 @@ def runs(
     if fmt == "json":
         print(json.dumps(rows, indent=2, default=str))
         return
-    table = Table("run id", "method", "task", "size", "seed", "status", "wall s", "skipped")
+    table = Table()
+    table.add_column("run id", overflow="fold")  # `runs RUN_ID` needs it whole: never cut
+    for name in ("method", "task", "size", "seed", "status", "wall s", "skipped"):
+        table.add_column(name)
     for r in rows:
         wall = f"{r['wall_time']:.1f}" if r["wall_time"] else ""
         table.add_row(r["run_id"], r["method"], r["task"], r["size"], str(r["seed"]),

@@ -9,11 +9,11 @@ the training loop). Samples whose preprocessing fails are skipped and counted.
 from __future__ import annotations
 
 import logging
-import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -23,8 +23,11 @@ from mmalign.config import config_hash
 from mmalign.errors import MMAlignError
 from mmalign.interfaces import Batch, Encoder, Sample
 from mmalign.skips import SkipCounter
-from mmalign.store import FeatureStore, StoredColumn, content_key, store_dir
+from mmalign.store import FeatureStore, StoredColumn, content_key, feasibility, store_dir
 from mmalign.store.padding import pad_cat
+
+if TYPE_CHECKING:
+    from mmalign.runner.distributed import Dist
 
 log = logging.getLogger("mmalign.features")
 #: the version of the one-blob-per-split cache that the store replaced
@@ -154,14 +157,8 @@ def cache_path(encoder: Encoder, data_key: str, split: str) -> Path:
     return paths.cache_dir() / f"{type(encoder).__name__.lower()}-{key}.pt"
 
 
-def store_dtype() -> str:
-    """The storage dtype of new stores: ``MMALIGN_STORE_DTYPE`` (fp16, bf16, fp32)."""
-    return os.environ.get("MMALIGN_STORE_DTYPE", "fp16")
-
-
-def open_store(encoder: Encoder) -> FeatureStore:
+def open_store(encoder: Encoder, dtype: str = "fp16") -> FeatureStore:
     fingerprint = encoder.fingerprint()
-    dtype = store_dtype()
     name = type(encoder).__name__.lower()
     return FeatureStore(store_dir(name, fingerprint, dtype), dtype, fingerprint)
 
@@ -197,14 +194,19 @@ def encode_into(
     batch_size: int,
     device: torch.device,
     counter: SkipCounter,
+    quiet: bool = True,
 ) -> None:
     """Preprocess and encode the inputs ``raw`` (content key -> (a sample id, input))
-    into ``store``, a shard at a time: a crash loses at most the shard being filled."""
+    into ``store``, a shard at a time: a crash loses at most the shard being filled.
+    After the first batch the whole extraction is checked to fit (disk and memory)."""
     writer = store.writer()
     encoder.to(device).eval()
     pending = list(raw.items())
     with torch.inference_mode():
         for start in range(0, len(pending), batch_size):
+            if start == batch_size and writer.keys:
+                _check_fits(store, encoder, writer.buffered // len(writer.keys), len(pending),
+                            writer.shard_bytes, quiet)
             keys, prepared = [], []
             for key, (sample_id, value) in pending[start : start + batch_size]:
                 try:
@@ -219,6 +221,21 @@ def encode_into(
                 feats = encoder(move(encoder.collate(prepared), device))
                 writer.add(keys, {k: v.detach().cpu() for k, v in feats.items()})
     writer.close()
+
+
+def _check_fits(
+    store: FeatureStore,
+    encoder: Encoder,
+    bytes_per_input: int,
+    inputs: int,
+    shard_bytes: int,
+    quiet: bool,
+) -> None:
+    weights = sum(t.numel() * t.element_size() for t in encoder.state_dict().values())
+    est = feasibility.estimate(store.root.parent, inputs, bytes_per_input, shard_bytes, weights)
+    line = feasibility.check(est, type(encoder).__name__, store.dtype, store.root.parent)
+    if not quiet:
+        print(line, file=sys.stderr)
 
 
 def _preprocess_all(
@@ -250,13 +267,21 @@ def build_feature_set(
     device: torch.device | None = None,
     batch_size: int = 64,
     where: str = "",
+    store_dtype: str = "fp16",
+    quiet: bool = True,
+    dist: Dist | None = None,
 ) -> FeatureSet:
     """Encode (or find in the store) every distinct input once, per modality.
 
     Frozen encoders' features live in the on-disk store (``use_cache=False``
     encodes them into memory instead); ``inputs[m]`` also puts modality ``m``'s
     preprocessed inputs in each batch, preprocessed per batch from the raw inputs.
+    Under torchrun (``dist``) every rank calls this; each encodes its share of the
+    missing inputs, and all read the shared store once every share is written.
     """
+    from mmalign.runner.distributed import Dist
+
+    dist = dist or Dist()
     device = device or torch.device("cpu")
     keep_inputs = inputs or {}
     bad: set[str] = set()
@@ -267,7 +292,7 @@ def build_feature_set(
         counter = SkipCounter(f"{where} [{split}/{m}]")
         if cached[m] and use_cache:
             keys[m] = {p: content_key(s.inputs[m]) for p, s in enumerate(samples) if m in s.inputs}
-            stores[m] = store = open_store(enc)
+            stores[m] = store = open_store(enc, store_dtype)
             legacy = cache_path(enc, data_key, split)
             if legacy.exists():
                 _migrate(store, legacy, {samples[p].id: k for p, k in keys[m].items()})
@@ -276,8 +301,14 @@ def build_feature_set(
             for p, k in keys[m].items():
                 if k in need and k not in raw:
                     raw[k] = (samples[p].id, samples[p].inputs[m])
-            if raw:
-                encode_into(store, enc, raw, batch_size, device, counter)
+            if dist.active:
+                dist.barrier()  # every rank has listed the same missing inputs before any write
+                share = dict(list(raw.items())[dist.rank :: dist.world])
+                encode_into(store, enc, share, batch_size, device, counter, quiet or not dist.main)
+                dist.barrier()
+                store.refresh()
+            elif raw:
+                encode_into(store, enc, raw, batch_size, device, counter, quiet)
             counter.finish()
             bad.update(samples[p].id for p, k in keys[m].items() if k in store.bad)
         else:

@@ -65,3 +65,16 @@ def test_plain_epoch_lines_without_a_tty(toy_plugin, capsys):
     mmalign.run("late-fusion", "toy-pairs", sets={**SETS, "train.epochs": 2}, quiet=False)
     err = capsys.readouterr().err
     assert "[train] epoch 1/2" in err and "[train] epoch 2/2" in err and "val_acc" in err
+
+
+def test_progress_shows_throughput():
+    from rich.progress import Progress
+
+    from mmalign.runner.progress import RateColumn
+
+    clock = iter([0.0, 0.0, 1.0, 2.0, 2.0, 2.0, 2.0])
+    progress = Progress(RateColumn(), get_time=lambda: next(clock), disable=True)
+    task = progress.add_task("batches", total=10)
+    progress.update(task, advance=2)  # t = 1 s
+    progress.update(task, advance=2)  # t = 2 s: 4 steps in 2 s
+    assert str(RateColumn().render(progress.tasks[0])) == "2.00/s"

@@ -46,10 +46,9 @@ def build(samples: list[Sample], enc: ToyVectorEncoder, **kw) -> features.Featur
     return features.build_feature_set("train", samples, {"a": enc}, {"a": True}, "k", **kw)
 
 
-def test_fp32_round_trip_is_exact(monkeypatch):
-    monkeypatch.setenv("MMALIGN_STORE_DTYPE", "fp32")
+def test_fp32_round_trip_is_exact():
     enc, samples = ToyVectorEncoder(), vectors(10)
-    fs = build(samples, enc, batch_size=3)
+    fs = build(samples, enc, batch_size=3, store_dtype="fp32")
     assert all(isinstance(c, StoredColumn) for c in fs.modalities["a"].features.values())
     got = fs.batch(torch.tensor([7, 0, 4]))["a"]
     x = torch.tensor(np.stack([samples[i].inputs["a"] for i in (7, 0, 4)]), dtype=torch.float32)
@@ -59,10 +58,9 @@ def test_fp32_round_trip_is_exact(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", ["fp16", "bf16"])
-def test_half_precision_store_is_within_its_rounding(monkeypatch, dtype):
-    monkeypatch.setenv("MMALIGN_STORE_DTYPE", dtype)
+def test_half_precision_store_is_within_its_rounding(dtype):
     enc, samples = ToyVectorEncoder(), vectors(6)
-    got = build(samples, enc).batch(torch.arange(6))["a"]["tokens"]
+    got = build(samples, enc, store_dtype=dtype).batch(torch.arange(6))["a"]["tokens"]
     want = enc(torch.tensor(np.stack([s.inputs["a"] for s in samples]), dtype=torch.float32))
     assert got.dtype == torch.float32  # gathered batches come back in fp32
     eps = {"fp16": 2**-11, "bf16": 2**-8}[dtype]  # half an ulp, relative
@@ -118,10 +116,10 @@ def test_token_axes_pad_to_the_split_longest(monkeypatch):
             mask[:, :n] = True
             return {"tokens": out["tokens"][:, :n], "mask": mask[:, :n]}
 
-    monkeypatch.setenv("MMALIGN_STORE_DTYPE", "fp32")
     a = [Sample(id="p", inputs={"a": np.ones(8)}, label=0),
          Sample(id="q", inputs={"a": -np.ones(8)}, label=0)]
-    fs = features.build_feature_set("train", a, {"a": Ragged()}, {"a": True}, "k", batch_size=1)
+    fs = features.build_feature_set("train", a, {"a": Ragged()}, {"a": True}, "k", batch_size=1,
+                                    store_dtype="fp32")
     batch = fs.batch(torch.tensor([0, 1]))["a"]
     assert batch["tokens"].shape[1] == 4 and batch["mask"].sum(1).tolist() == [2, 4]
     assert torch.all(batch["tokens"][0, 2:] == 0)
@@ -205,9 +203,8 @@ def test_format_1_cache_is_migrated_without_re_encoding(monkeypatch, caplog):
     legacy = features.cache_path(enc, "k", "train")
     torch.save({"ids": [s.id for s in samples[:4]], "features": old, "bad": ["s4"]}, legacy)
     calls = counting(monkeypatch)
-    monkeypatch.setenv("MMALIGN_STORE_DTYPE", "fp32")
     with caplog.at_level(logging.WARNING, logger="mmalign.features"):
-        fs = build(samples, enc)
+        fs = build(samples, enc, store_dtype="fp32")
     assert calls == [] and not legacy.exists() and "migrated" in caplog.text
     assert fs.sample_ids == ["s0", "s1", "s2", "s3"] and fs.skipped == 1
     assert torch.equal(fs.batch(torch.arange(4))["a"]["pooled"], old["pooled"])
@@ -252,3 +249,29 @@ def test_encode_into_counts_skips(home):
     raw = {"k1": ("s1", np.ones(8)), "k2": ("s2", np.full(8, np.nan))}
     features.encode_into(store, ToyVectorEncoder(), raw, 4, torch.device("cpu"), counter)
     assert counter.skipped == 1 and set(store.where) == {"k1"} and set(store.bad) == {"k2"}
+
+
+def test_an_extraction_that_cannot_fit_stops_before_writing(monkeypatch, capsys):
+    import shutil
+    from collections import namedtuple
+
+    from mmalign.store.feasibility import DoesNotFitError
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**6, 0, 1000))  # 1 kB free
+    calls = counting(monkeypatch)
+    with pytest.raises(DoesNotFitError) as info:
+        build(vectors(300), ToyVectorEncoder(), batch_size=10, store_dtype="fp32", quiet=False)
+    row = 4 * (16 + 4 * 16) + 4  # pooled + tokens in fp32, one bool per token
+    msg = str(info.value)
+    assert f"300 inputs x {row / 1e6:.3f} MB" in msg and "0.00 GB are free" in msg
+    assert "--store-dtype fp16" in msg and "--data-fraction" in msg and "smaller encoder" in msg
+    assert calls == [10]  # the probe batch only
+    assert not list(paths.cache_dir().glob("store/*/shards/*"))  # nothing was written
+
+
+def test_the_estimate_is_printed(capsys):
+    build(vectors(30), ToyVectorEncoder(), batch_size=10, quiet=False)
+    err = capsys.readouterr().err
+    assert "ToyVectorEncoder: 30 inputs to encode, about 0.00 GB of fp16 features" in err
+    assert "peak memory about" in err

@@ -94,8 +94,14 @@ train.drop_last = true
     more = _write(tmp_path, text.replace("seeds = [0, 1]", "seeds = [0, 1, 2]"))
     third = launch.run_suite(spec.load(more), echo=lines.append)
     assert (third.count("skipped"), third.count("completed")) == (4, 2)
-    report = write_report(spec.load(more), tmp_path / "rep")
+    with_steps = _write(tmp_path, more.read_text() + """
+[report.columns]
+steps = "provenance.stages.train.optimizer_steps"
+""", "s.toml")  # same suite name, one extra column taken from each run's record
+    report = write_report(spec.load(with_steps), tmp_path / "rep")
     md = report.read_text()
+    # 168 training samples, batch 64: 3 steps per epoch, 3 epochs
+    assert " steps |" in md and "9.0000 ± 0.0000" in md
     assert "## Leaderboard" in md and "## Paired comparisons" in md
     assert "| late-fusion | drop3 · dropout=0.3" in md and "reference" in md
     assert "Cells: 9 cells, 6 completed, 3 failed, 0 not run." in md
@@ -150,3 +156,25 @@ def test_parallel_jobs_and_submitit_local(toy_env, tmp_path):
     assert len(logs) == 2  # the two new cells really ran as submitit jobs
     state = json.loads((toy_env / "suites" / "t" / "cells.json").read_text())
     assert sorted(c["status"] for c in state) == ["completed", "completed", "skipped", "skipped"]
+
+
+def test_every_benchmark_suite_file_resolves(mmalign_home):
+    """Each shipped suite expands and every cell's config resolves (bad keys fail here)."""
+    from pathlib import Path
+
+    from mmalign.runner.run import resolve
+
+    files = sorted(Path(__file__).parents[1].glob("benchmarks/*/*.toml"))
+    assert {f.parent.name for f in files} >= {"core", "sppscl", "tecafn", "infonce"}
+    for path in files:
+        suite = spec.load(path)
+        cells = spec.expand(suite)
+        planner = launch.Planner(suite)
+        for cell in cells:
+            _, run_cfg, _ = resolve(planner.request(cell))
+            assert run_cfg.method == cell.method
+    infonce = spec.expand(spec.load(Path(__file__).parents[1] / "benchmarks/infonce/"
+                                    "strategies.toml"))
+    assert sorted({(c.variant, c.size) for c in infonce}) == [
+        ("joint-quad", "default"), ("joint-tri", "tri-modal"),
+        ("round-robin-quad", "round-robin"), ("round-robin-tri-control", "round-robin")]

@@ -1,4 +1,5 @@
-"""rich progress bars for epochs and batches; silent when not a TTY or with --quiet."""
+"""rich progress bars for epochs and batches, with throughput; silent when not a TTY or
+with --quiet (then :class:`mmalign.live.EpochLog` prints one line per epoch instead)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,21 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
+
+
+class RateColumn(ProgressColumn):
+    """Steps (batches, epochs) per second: throughput, next to the time left."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.2f}/s", style="cyan")
 
 
 def make_progress(quiet: bool) -> Progress:
@@ -22,6 +34,7 @@ def make_progress(quiet: bool) -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),

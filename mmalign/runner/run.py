@@ -29,6 +29,7 @@ from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
 from mmalign.runner.progress import make_progress
+from mmalign.store.options import DataOptions, data_options, split_data_sets, take_fraction
 
 log = logging.getLogger("mmalign.runner")
 SPLITS = ("train", "validation", "test")
@@ -140,7 +141,9 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
     size = req.size or method.default_size
     sets = dict(load_file(req.config_file)) if req.config_file else {}
     sets.update(req.sets)
-    method_sets, task_sets = split_overrides(sets)
+    data_sets, rest = split_data_sets(sets)
+    data_options(data_sets)
+    method_sets, task_sets = split_overrides(rest)
     cfg = method_config(method, task_name, size, [method_sets])
     ranges.check_resolved(cfg, make_task(registry, task_name, task_sets, req.data_dir))
     run_cfg = RunConfig(
@@ -148,7 +151,11 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
         task=task_name,
         size=size,
         seed=req.seed,
-        method_config={"method": cfg.model_dump(mode="json"), "task": task_sets},
+        method_config={
+            "method": cfg.model_dump(mode="json"),
+            "task": task_sets,
+            **({"data": data_sets} if data_sets else {}),
+        },
         overrides=sets,
         data_dir=identity.data_dir_of(task_name, req.data_dir),
     )
@@ -201,18 +208,25 @@ def load_features(
     device: torch.device,
     quiet: bool,
     inputs: dict[str, bool] | None = None,
+    options: DataOptions | None = None,
+    dist: distributed.Dist | None = None,
 ) -> tuple[dict[str, FeatureSet], dict[str, Any]]:
-    if not task.is_present():
+    """Every split's features; under torchrun all ranks call this together (rank 0
+    prepares an embedded task first; the ranks share the extraction)."""
+    options = options or DataOptions()
+    dist = dist or distributed.Dist()
+    if dist.main and not task.is_present():
         if task.embedded:
             task.prepare()
         else:
             raise DataError(task.missing_message())
+    dist.barrier()
     data = task.load()
     key = _data_key(task, data.splits, data.source)
     feature_sets = {
         split: build_feature_set(
             split,
-            data.splits[split],
+            take_fraction(data.splits[split], options.fraction),
             encoders,
             cached,
             key,
@@ -220,6 +234,9 @@ def load_features(
             use_cache=use_cache,
             device=device,
             where=task.name,
+            store_dtype=options.store_dtype,
+            quiet=quiet,
+            dist=dist,
         )
         for split in SPLITS
     }
@@ -372,15 +389,10 @@ def _train_all(
             refs = stage.encoders or getattr(cfg, "encoders", {})
             cached = {m: refs[m].cache for m in encoders}
             inputs = {m: refs[m].inputs for m in encoders}
-            if dist.main:
-                fsets, data_info = load_features(
-                    task, encoders, cached, req.use_cache, device, req.quiet, inputs
-                )
-            dist.barrier()
-            if not dist.main:
-                fsets, data_info = load_features(
-                    task, encoders, cached, req.use_cache, device, req.quiet, inputs
-                )
+            options = data_options(run_cfg.method_config.get("data", {}))
+            fsets, data_info = load_features(
+                task, encoders, cached, req.use_cache, device, req.quiet, inputs, options, dist
+            )
             skipped += sum(fs.skipped for fs in fsets.values())
             for fs in fsets.values():
                 fs.keep_only({m: refs[m].keep for m in encoders if refs[m].keep is not None})

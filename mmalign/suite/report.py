@@ -32,12 +32,27 @@ def suite_runs(suite: Suite, db: Path | None = None) -> tuple[list[dict[str, Any
     wanted = {planner.key(r) for r in reqs}
     runs = [r for r in ResultsStore(db).runs()
             if r.get("config") and resolved_key(r["config"]) in names]
+    for run in runs:
+        _add_columns(run, suite.columns)
     done = {resolved_key(r["config"], True) for r in runs if r["status"] == "completed"}
     failed = {resolved_key(r["config"], True) for r in runs if r["status"] == "failed"} - done
     counts = {"cells": len(wanted), "completed": len(done & wanted),
               "failed": len(failed & wanted)}
     counts["not run"] = counts["cells"] - counts["completed"] - counts["failed"]
     return runs, names, counts
+
+
+def _add_columns(run: dict[str, Any], columns: dict[str, str]) -> None:
+    """Copy the suite's extra report columns from the run record into its test metrics."""
+    test = run.get("metrics", {}).get("test")
+    if not columns or not isinstance(test, dict):
+        return
+    for name, dotted in columns.items():
+        node: Any = run.get("extra", {})
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            test[name] = float(node)
 
 
 def _paired_table(board: Board) -> list[str]:

@@ -30,6 +30,8 @@ class Suite:
     budget_stage: str = "train"
     launcher: dict[str, Any] = field(default_factory=dict)
     against: str | None = None
+    #: report columns from each run's record: name -> dotted path under ``extra``
+    columns: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -76,6 +78,9 @@ def load(path: Path) -> Suite:
     if not isinstance(variants, dict) or not variants or not all(
             isinstance(v, dict) for v in variants.values()):
         raise ConfigError(f"{path}: 'variants' must be tables, e.g. [variants.base]")
+    for name, table in variants.items():
+        if "size" in table and not isinstance(table["size"], str):
+            raise ConfigError(f"{path}: 'variants.{name}.size' must be a size name")
     budget = data.get("budget", {})
     for key in budget:
         if key not in BUDGET_KEYS:
@@ -95,7 +100,19 @@ def load(path: Path) -> Suite:
         budget_stage=str(budget.get("stage", "train")),
         launcher=dict(data.get("launcher", {})),
         against=data.get("report", {}).get("against"),
+        columns=_columns(data.get("report", {}), path),
     )
+
+
+def _columns(report: dict[str, Any], path: Path) -> dict[str, str]:
+    for key in report:
+        if key not in ("against", "columns"):
+            raise ConfigError(f"{path}: unknown key 'report.{key}'. Valid: against, columns")
+    columns = report.get("columns", {})
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise ConfigError(f"{path}: 'report.columns' must map a column name to a dotted "
+                          "path in the run record, e.g. gate = \"stages.train.report.gate\"")
+    return dict(columns)
 
 
 def expand(suite: Suite) -> list[Cell]:
@@ -105,7 +122,11 @@ def expand(suite: Suite) -> list[Cell]:
         for task in suite.tasks:
             for size in suite.sizes:
                 for name, overrides in suite.variants.items():
+                    sets = {**suite.defaults, **overrides}
+                    # a variant may name its own size preset (e.g. a training scenario)
+                    cell_size = sets.pop("size", size)
+                    if "size" in overrides and size not in (None, suite.sizes[0]):
+                        continue  # once per variant, not once per listed size
                     for seed in suite.seeds:
-                        cells.append(Cell(method, task, size, name, seed,
-                                          {**suite.defaults, **overrides}))
+                        cells.append(Cell(method, task, cell_size, name, seed, sets))
     return cells

@@ -110,6 +110,8 @@ class SynthCaptions(EmbeddedTask):
 
     Config = SynthCaptionsConfig
     name = "synth-captions"
+    #: read by the COCO reader: pairs are named by image (ti-jepa's one-random captions)
+    reads_coco = True
     modalities = ("image", "text")
     label_type = "none"
     metrics = ("loss",)

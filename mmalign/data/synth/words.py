@@ -72,9 +72,10 @@ TOPIC_TAGS = ("#photo", "#today", "#city", "#weekend", "#update", "#news", "#lif
 ACCENTED = ("café", "naïve", "“really”", "jalapeño", "résumé", "Zürich", "déjà vu")
 
 
-def caption(rng: np.random.Generator, sentiment: str) -> str:
-    """One tweet-like caption of ``sentiment``."""
-    subject = SUBJECTS[int(rng.integers(len(SUBJECTS)))]
+def caption(rng: np.random.Generator, sentiment: str, subject: str | None = None) -> str:
+    """One tweet-like caption of ``sentiment`` about ``subject`` (a random one if unset)."""
+    if subject is None:
+        subject = SUBJECTS[int(rng.integers(len(SUBJECTS)))]
     templates = TEMPLATES[sentiment]
     text = templates[int(rng.integers(len(templates)))]
     text = text.replace("{S}", subject[0].upper() + subject[1:]).replace("{s}", subject)

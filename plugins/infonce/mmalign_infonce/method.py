@@ -33,6 +33,16 @@ EMBEDDED_ENCODERS = {
 }
 
 
+EVENTS_VIDEO_ENCODER = {
+    "name": "video-frames",
+    "config": {
+        "frame_encoder": "timm",
+        "frame_encoder_config": {"model": "resnet18", "weights": "random", "image_size": 64},
+        "num_frames": 4,
+    },
+}
+
+
 class InfoNCEConfig(StrictModel):
     encoders: dict[str, EncoderRef] = Field(default_factory=lambda: dict(EMBEDDED_ENCODERS))
     #: modalities to align (None: every modality of the task that has an encoder)
@@ -104,7 +114,10 @@ class InfoNCE(Method):
 
     Config = InfoNCEConfig
     name = "infonce"
-    default_task = "synth-xmedianet"
+    #: instance-level events (one latent in four views), 100 categories
+    default_task = "synth-events"
+    #: a video backbone distinct from the image one (frozen random ResNet-18 frames)
+    task_overrides = {"synth-events": {"encoders.video": EVENTS_VIDEO_ENCODER}}
     #: the paper's three scenarios; as sizes they stay apart in the results store
     sizes = {
         "default": {},

@@ -114,7 +114,8 @@ class SPPSCL(Method):
 
     Config = SPPSCLConfig
     name = "spp-scl"
-    default_task = "synth-sentiment"
+    #: the premise of the inter-modal step: shared pair content, real contradiction
+    default_task = "synth-clash"
     sizes = {
         "default": {},
         "paper": {

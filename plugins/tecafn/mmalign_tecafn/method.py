@@ -29,6 +29,7 @@ from mmalign_tecafn.objective import LossConfig, TeCaFNObjective
 #: for its v2 COVAREP/OpenFace features (override with encoders.*.config.dim)
 FEATURE_DIMS = {
     "synth-mosi": (16, 20),
+    "synth-speakers": (16, 20),
     "cmu-mosi": (5, 20),
     "cmu-mosei": (74, 35),
     "ur-funny": (81, 75),
@@ -151,7 +152,8 @@ class TeCaFN(Method):
 
     Config = TeCaFNConfig
     name = "tecafn"
-    default_task = "synth-mosi"
+    #: the gates' premise: recurring speakers (near-duplicate hard negatives), lost A/V
+    default_task = "synth-speakers"
     sizes = {
         "default": {},
         # the paper's protocol: BERT fine-tuned at lr_bert (section 3.1, Algorithm 2)
