@@ -124,6 +124,10 @@ class SPPSCL(Method):
             "encoders.text.config.max_length": 202,
         },
     }
+    #: the paper's rows are on CLMLF's published MVSA splits (3,611/450/450, 17,024)
+    task_presets = {
+        "paper": {"mvsa-single": {"split": "clmlf"}, "mvsa-multi": {"split": "clmlf"}}
+    }
     task_overrides = {
         "mvsa-single": table2(5.0, 1e-4, 10, 64),
         "mvsa-multi": table2(5.0, 1e-4, 15, 128),
