@@ -628,6 +628,9 @@ class Method(ABC):
     default_size: ClassVar[str] = "default"
     #: per-task overrides applied before the user's (the paper's per-dataset tables)
     task_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: size -> task -> overrides of the *task's* config, applied before the user's
+    #: ``task.*`` keys (e.g. ``--size paper`` reads the split the paper used)
+    task_presets: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
 
     def check(self, config: Any, task: Task) -> None:  # noqa: B027 - optional hook
         """Raise :class:`~mmalign.errors.ConfigError` for a composition that cannot

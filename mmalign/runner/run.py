@@ -152,6 +152,8 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
     data_sets, rest = split_data_sets(sets)
     data_options(data_sets)
     method_sets, task_sets = split_overrides(rest)
+    # a size's task presets (e.g. the paper's published split) come before the user's
+    task_sets = {**method.task_presets.get(size, {}).get(task_name, {}), **task_sets}
     cfg = method_config(method, task_name, size, [method_sets])
     task = check_composition(
         registry, method, req.method, cfg, task_name, task_sets, req.data_dir
