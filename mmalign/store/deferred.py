@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from mmalign import atomic, paths
-from mmalign.config import config_hash, validate
+from mmalign.config import config_hash
 from mmalign.interfaces import Encoder, EncoderRef
 from mmalign.registry import Registry
 
@@ -53,10 +53,13 @@ def _remember(encoder: Encoder, where: Path) -> None:
     weight_files = getattr(encoder, "weight_files", None)
     if callable(weight_files):
         files = list(weight_files()[0])
+    provides = list(getattr(encoder, "provides", ("pooled",)))
     record = {
         "class": type(encoder).__name__,
         "fingerprint": encoder.fingerprint(),
         "out_dim": encoder.out_dim,
+        "provides": provides,
+        "token_dim": encoder.token_dim if "tokens" in provides else None,
         "parameters": {
             "trainable": sum(p.numel() for p in encoder.parameters() if p.requires_grad),
             "frozen": sum(p.numel() for p in encoder.parameters() if not p.requires_grad),
@@ -72,6 +75,7 @@ class DeferredEncoder(Encoder):
     def __init__(self, record: dict[str, Any], build: Any) -> None:
         super().__init__()
         self.record = record
+        self.provides = tuple(record["provides"])
         self._build = build
         self._real: list[Encoder] = []  # a list, so the module is not registered (or counted)
 
@@ -82,6 +86,10 @@ class DeferredEncoder(Encoder):
     @property
     def out_dim(self) -> int:
         return int(self.record["out_dim"])
+
+    @property
+    def token_dim(self) -> int:
+        return int(self.record["token_dim"])
 
     @property
     def frozen(self) -> bool:
@@ -139,13 +147,13 @@ def make_encoders(
             continue
         cls = registry.get("encoder", ref.name)
 
-        def build(cls: Any = cls, ref: EncoderRef = ref) -> Encoder:
-            return cls(validate(cls.Config, ref.config))
+        def build(ref: EncoderRef = ref, where: str = f"encoders.{modality}") -> Encoder:
+            return registry.create("encoder", ref, where=where)
 
         where = _record_path(ref, cls)
         if ref.cache and not ref.inputs and where.exists():
             record = json.loads(where.read_text())
-            if _valid(record):
+            if "provides" in record and _valid(record):
                 out[modality] = DeferredEncoder(record, build)
                 continue
         encoder = build()
