@@ -381,7 +381,6 @@ class MMSATask(DataTask):
     modalities = ("text", "audio", "video")
     label_type = "regression"
     metrics = REGRESSION_METRICS
-    higher_is_better = False
     stand_in = "synth-mosi"
 
     def required_paths(self) -> tuple[str, ...]:
@@ -414,7 +413,6 @@ class URFunny(MMSATask):
     label_type = "classification"
     label_names = ("not-humorous", "humorous")
     metrics = ("acc2", "f1")
-    higher_is_better = True
 
     def read(self, report: Report, deep: bool) -> dict[str, list[Sample]]:
         splits = super().read(report, deep)
