@@ -179,9 +179,9 @@ def protocol_differences(row: Row, reported: list[Row]) -> list[str]:
     if row.stand_in:
         diffs.append("stand-in data (" + "; ".join(row.stand_in) + ")")
     want = ref.protocol.get("encoders")
-    if want and _encoders(row) != want:
-        have = "/".join(_encoders(row).values()) or "unknown"
-        diffs.append(f"encoders {have} (reported: {'/'.join(want.values())})")
+    have = {m: _encoders(row).get(m, "none") for m in want or {}}
+    if want and have != want:  # only the modalities the paper names
+        diffs.append(f"encoders {'/'.join(have.values())} (reported: {'/'.join(want.values())})")
     split = ref.protocol.get("split")
     if split is not None:
         task_cfg = row.resolved.get("method_config", {}).get("task", {}) or {}

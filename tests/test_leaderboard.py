@@ -133,6 +133,10 @@ def test_reported_rows_only_next_to_matching_protocol(tmp_path):
     for text in (leaderboard.render_markdown(board), leaderboard.render_csv([board]),
                  leaderboard.render_json([board])):
         assert "stand-in" in text and "synth-captions" in text
+    paper_enc = leaderboard.Row("a", "default", "t", reported=True,
+                                protocol={"encoders": {"text": "bert-base-uncased"}})
+    assert leaderboard.protocol_differences(board.rows[0], [paper_enc]) == [
+        "encoders minilm-l6 (reported: bert-base-uncased)"]
     other = leaderboard.protocol_differences(
         leaderboard.measured_rows([_run("a", 0, 0.5)])[0],
         [leaderboard.Row("zz", "default", "t", reported=True)])

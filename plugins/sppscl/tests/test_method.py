@@ -117,3 +117,19 @@ def test_table_2_per_dataset(task, ce_weight, lr, step, batch, epochs):
     assert (t.batch_size, t.eval_batch_size, t.epochs) == (batch, batch, epochs)
     assert (t.optimizer, t.scheduler) == ("adamw", "step")
     assert (cfg.tau, cfg.alpha, cfg.dim) == (0.07, 2 / 3, 32)
+
+
+@pytest.mark.parametrize("task", ["mvsa-single", "mvsa-multi"])
+def test_paper_size_reads_the_clmlf_split_on_mvsa(task):
+    from mmalign.runner.run import RunRequest, resolve
+
+    _, paper, _ = resolve(RunRequest(method="spp-scl", task=task, size="paper"))
+    assert paper.method_config["task"] == {"split": "clmlf"}
+    _, default, _ = resolve(RunRequest(method="spp-scl", task=task))
+    assert default.method_config["task"] == {}
+    # the user's task keys still win
+    _, mine, _ = resolve(RunRequest(method="spp-scl", task=task, size="paper",
+                                    sets={"task.split": "seeded"}))
+    assert mine.method_config["task"] == {"split": "seeded"}
+    _, hfm, _ = resolve(RunRequest(method="spp-scl", task="hfm", size="paper"))
+    assert hfm.method_config["task"] == {}

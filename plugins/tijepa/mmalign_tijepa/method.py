@@ -126,6 +126,12 @@ class TIJEPAConfig(StrictModel):
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
 
 
+#: the paper, as ``mmalign list`` shows it (its text gives no venue or arXiv id)
+PAPER = (
+    "TI-JEPA: Vo, Nguyen, Nguyen, Quan, 'TI-JEPA: An Innovative Energy-based Joint "
+    "Embedding Strategy for Text-Image Multimodal Systems'"
+)
+
 _KEEP_SUPPORT: dict[str, bool] = {}
 
 
