@@ -51,7 +51,11 @@ def key_mask(mask: Tensor | None) -> Tensor | None:
 
 class SelfAttention(nn.Module):
     def __init__(
-        self, dim: int, heads: int, head_dim: int | None = None, qkv_bias: bool = True,
+        self,
+        dim: int,
+        heads: int,
+        head_dim: int | None = None,
+        qkv_bias: bool = True,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -72,8 +76,13 @@ class CrossAttention(nn.Module):
     """Queries from ``x``, keys and values from ``context`` of width ``kv_dim``."""
 
     def __init__(
-        self, dim: int, heads: int, kv_dim: int, head_dim: int | None = None,
-        qkv_bias: bool = True, dropout: float = 0.0,
+        self,
+        dim: int,
+        heads: int,
+        kv_dim: int,
+        head_dim: int | None = None,
+        qkv_bias: bool = True,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.heads = heads
@@ -107,7 +116,11 @@ class Block(nn.Module):
     """A ViT block: self-attention and MLP, each pre-normed with a residual."""
 
     def __init__(
-        self, dim: int, heads: int, mlp_ratio: float = 4.0, head_dim: int | None = None,
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        head_dim: int | None = None,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -131,8 +144,13 @@ class CrossBlock(nn.Module):
     the text tokens, MLP — each pre-normed with a residual."""
 
     def __init__(
-        self, dim: int, heads: int, kv_dim: int, mlp_ratio: float = 4.0,
-        head_dim: int | None = None, dropout: float = 0.0,
+        self,
+        dim: int,
+        heads: int,
+        kv_dim: int,
+        mlp_ratio: float = 4.0,
+        head_dim: int | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
