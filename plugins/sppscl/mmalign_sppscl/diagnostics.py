@@ -135,7 +135,9 @@ def tsne_plot(
     if n < 5:
         return False
     perplexity = float(min(30.0, (n - 1) / 3))
-    points = TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(fused.numpy())
+    points = TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(
+        fused.numpy()
+    )
     fig = Figure(figsize=(5, 5))
     ax = fig.add_subplot()
     for c in labels.unique().tolist():
@@ -159,13 +161,8 @@ def distance_histogram(img: Tensor, txt: Tensor, labels: Tensor, path: Path, tit
     ax = fig.add_subplot()
     bins = np.linspace(0, 2, 41)
     for name in DISTANCES:
-        ax.hist(
-            d[name].numpy(),
-            bins=bins,
-            alpha=0.45,
-            density=True,
-            label=f"{name} (mean {float(d[name].mean()):.3f})",
-        )
+        ax.hist(d[name].numpy(), bins=bins, alpha=0.45, density=True,
+                label=f"{name} (mean {float(d[name].mean()):.3f})")
     ax.set_xlabel("Euclidean distance between same-label embeddings (ℓ2-normalised)")
     ax.legend()
     ax.set_title(title)

@@ -62,13 +62,8 @@ class CrossModalFusion(Fusion):
     def __init__(
         self, config: CMFConfig | None = None, *, image_tokens: int = 0, text_tokens: int = 0
     ) -> None:
-        super().__init__(
-            config,
-            {
-                "image": FeatureSpec(tokens=image_tokens or None),
-                "text": FeatureSpec(tokens=text_tokens or None),
-            },
-        )
+        super().__init__(config, {"image": FeatureSpec(tokens=image_tokens or None),
+                                  "text": FeatureSpec(tokens=text_tokens or None)})
         cfg = self.config
         self.mode: Mode = cfg.mode
         self.out_dim = cfg.dim * (2 if cfg.mode == "none" else 4)

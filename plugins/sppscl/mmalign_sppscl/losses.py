@@ -35,7 +35,8 @@ def _check(labels: Tensor, *features: Tensor, variant: str) -> None:
     for z in features:
         if z.dim() != 2 or len(z) != len(labels):
             raise ValueError(
-                f"features must be [B, D] with B = len(labels) = {len(labels)}, got {list(z.shape)}"
+                f"features must be [B, D] with B = len(labels) = {len(labels)}, "
+                f"got {list(z.shape)}"
             )
 
 

@@ -125,13 +125,16 @@ class SPPSCL(Method):
         },
     }
     #: the paper's rows are on CLMLF's published MVSA splits (3,611/450/450, 17,024)
-    task_presets = {"paper": {"mvsa-single": {"split": "clmlf"}, "mvsa-multi": {"split": "clmlf"}}}
+    task_presets = {
+        "paper": {"mvsa-single": {"split": "clmlf"}, "mvsa-multi": {"split": "clmlf"}}
+    }
     task_overrides = {
         "mvsa-single": table2(5.0, 1e-4, 10, 64),
         "mvsa-multi": table2(5.0, 1e-4, 15, 128),
         "hfm": table2(10.0, 5e-5, 5, 256),
         # HFM's column on its stand-in, with the CPU epoch budget of the embedded tasks
-        "synth-sarcasm": {**table2(10.0, 5e-5, 5, 256), "train.epochs": 30, "train.patience": 8},
+        "synth-sarcasm": {**table2(10.0, 5e-5, 5, 256), "train.epochs": 30,
+                          "train.patience": 8},
     }
 
     def stages(self, config: Any, task: Task) -> list[StageSpec]:

@@ -131,11 +131,7 @@ class SPPSCLObjective(Objective):
         return logs
 
     def report(
-        self,
-        model: nn.Module,
-        features: dict[str, Any],
-        task: Task,
-        run_dir: Path,
+        self, model: nn.Module, features: dict[str, Any], task: Task, run_dir: Path,
         device: torch.device,
     ) -> dict[str, Any]:
         """Gate rate, IID/TTD/ITD on the test split, batch dependence, plots."""

@@ -65,11 +65,8 @@ class Scorer(torch.nn.Module):
 def test_batch_dependence_detects_batch_mates(across_batch):
     split = Split()
     out = batch_dependence(Scorer(across_batch), split, split.labels, 8, torch.device("cpu"))
-    assert set(out) == {
-        f"{kind}@{name}"
-        for kind in ("acc", "changed")
-        for name in ("bs=1", "bs=8", "bs=16", "bs=20", "bs=8,shuffled")
-    }
+    assert set(out) == {f"{kind}@{name}" for kind in ("acc", "changed")
+                        for name in ("bs=1", "bs=8", "bs=16", "bs=20", "bs=8,shuffled")}
     assert out["changed@bs=8"] == 0.0
     changed = [v for k, v in out.items() if k.startswith("changed@")]
     assert (max(changed) > 0) is across_batch

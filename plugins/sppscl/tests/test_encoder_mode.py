@@ -41,14 +41,13 @@ class DropoutPlugin:
 
 def test_train_mode_encoders_run_in_the_loop_in_training_mode(toy_plugin, run_method):
     plugins.get_host().add_module(DropoutPlugin(), "dropout-toy", "mmalign-sppscl-tests")
-    encoders = {m: {"name": "toy-dropout", "config": {"seed": i}} for i, m in enumerate(("a", "b"))}
+    encoders = {m: {"name": "toy-dropout", "config": {"seed": i}}
+                for i, m in enumerate(("a", "b"))}
     MODES.clear()
     RUNNING.clear()
-    result = run_method(
-        "spp-scl",
-        task="toy-pairs",
-        **toy_sets(encoders=encoders, encoder_mode="train-mode", tsne=False, **{"train.epochs": 1}),
-    )
+    result = run_method("spp-scl", task="toy-pairs",
+                        **toy_sets(encoders=encoders, encoder_mode="train-mode", tsne=False,
+                                   **{"train.epochs": 1}))
     # training forwards (two per step with the gate) ran the encoders in training mode,
     # evaluation ran them in eval mode; no feature cache was used for them
     steps = 168 // 32
@@ -61,13 +60,11 @@ def test_train_mode_encoders_run_in_the_loop_in_training_mode(toy_plugin, run_me
 
 def test_frozen_default_caches_eval_mode_features(toy_plugin, run_method):
     plugins.get_host().add_module(DropoutPlugin(), "dropout-toy", "mmalign-sppscl-tests")
-    encoders = {m: {"name": "toy-dropout", "config": {"seed": i}} for i, m in enumerate(("a", "b"))}
+    encoders = {m: {"name": "toy-dropout", "config": {"seed": i}}
+                for i, m in enumerate(("a", "b"))}
     MODES.clear()
     RUNNING.clear()
-    run_method(
-        "spp-scl",
-        task="toy-pairs",
-        **toy_sets(encoders=encoders, tsne=False, **{"train.epochs": 1}),
-    )
+    run_method("spp-scl", task="toy-pairs",
+               **toy_sets(encoders=encoders, tsne=False, **{"train.epochs": 1}))
     assert MODES and not any(MODES)  # encoded once, for the cache, in eval mode
     assert max(RUNNING) == 0.0  # batch norm never left its initial statistics

@@ -76,23 +76,22 @@ def test_ablations_from_overrides(toy_plugin, run_method, sets, logged, gate):
 
 
 def test_per_sample_fusion_does_not_depend_on_the_evaluation_batch(toy_plugin, run_method):
-    result = run_method(
-        "spp-scl", task="toy-pairs", **toy_sets(cmf="sample", tsne=False, **{"train.epochs": 1})
-    )
+    result = run_method("spp-scl", task="toy-pairs",
+                        **toy_sets(cmf="sample", tsne=False, **{"train.epochs": 1}))
     dependence = result.extra["stages"]["train"]["report"]["eval_batch_dependence"]
     assert all(v == 0.0 for k, v in dependence.items() if k.startswith("changed@"))
 
 
 def test_variants_change_the_losses_and_one_step_takes_one_step(toy_plugin, run_method):
     def first_row(**sets):
-        result = run_method(
-            "spp-scl", task="toy-pairs", **toy_sets(tsne=False, **{"train.epochs": 1}, **sets)
-        )
+        result = run_method("spp-scl", task="toy-pairs",
+                            **toy_sets(tsne=False, **{"train.epochs": 1}, **sets))
         return result.extra["stages"]["train"]
 
     code, paper = first_row(), first_row(variant="paper", gate="paper")
     # the paper's 1/B normalisation makes the contrastive terms several times smaller
-    assert paper["history"][0]["train_intra_image"] < 0.8 * code["history"][0]["train_intra_image"]
+    assert paper["history"][0]["train_intra_image"] < 0.8 * code["history"][0][
+        "train_intra_image"]
     assert paper["report"]["gate"]["checks"] == code["report"]["gate"]["checks"] == 168 // 32
     one = first_row(two_step=False)
     assert "gate" not in one["report"] and "train_gate_fired" not in one["history"][0]
@@ -107,12 +106,8 @@ def resolved(task: str, size: str = "default") -> SPPSCLConfig:
 
 @pytest.mark.parametrize(
     "task, ce_weight, lr, step, batch, epochs",
-    [
-        ("mvsa-single", 5, 1e-4, 10, 64, 150),
-        ("mvsa-multi", 5, 1e-4, 15, 128, 150),
-        ("hfm", 10, 5e-5, 5, 256, 150),
-        ("synth-sarcasm", 10, 5e-5, 5, 256, 30),
-    ],
+    [("mvsa-single", 5, 1e-4, 10, 64, 150), ("mvsa-multi", 5, 1e-4, 15, 128, 150),
+     ("hfm", 10, 5e-5, 5, 256, 150), ("synth-sarcasm", 10, 5e-5, 5, 256, 30)],
 )
 def test_table_2_per_dataset(task, ce_weight, lr, step, batch, epochs):
     cfg = resolved(task)
@@ -133,9 +128,8 @@ def test_paper_size_reads_the_clmlf_split_on_mvsa(task):
     _, default, _ = resolve(RunRequest(method="spp-scl", task=task))
     assert default.method_config["task"] == {}
     # the user's task keys still win
-    _, mine, _ = resolve(
-        RunRequest(method="spp-scl", task=task, size="paper", sets={"task.split": "seeded"})
-    )
+    _, mine, _ = resolve(RunRequest(method="spp-scl", task=task, size="paper",
+                                    sets={"task.split": "seeded"}))
     assert mine.method_config["task"] == {"split": "seeded"}
     _, hfm, _ = resolve(RunRequest(method="spp-scl", task="hfm", size="paper"))
     assert hfm.method_config["task"] == {}

@@ -121,16 +121,10 @@ def branch_outputs(b=5, d=8, seed=0):
     mask = torch.ones(b, 6, dtype=torch.bool)
     mask[1, 4:] = False
     return {
-        "image": {
-            "pooled": torch.randn(b, d, generator=g),
-            "tokens": torch.randn(b, 9, 5, generator=g),
-            "mask": torch.ones(b, 9, dtype=torch.bool),
-        },
-        "text": {
-            "pooled": torch.randn(b, d, generator=g),
-            "tokens": torch.randn(b, 6, 12, generator=g),
-            "mask": mask,
-        },
+        "image": {"pooled": torch.randn(b, d, generator=g), "tokens": torch.randn(b, 9, 5,
+                  generator=g), "mask": torch.ones(b, 9, dtype=torch.bool)},
+        "text": {"pooled": torch.randn(b, d, generator=g), "tokens": torch.randn(b, 6, 12,
+                 generator=g), "mask": mask},
     }
 
 
@@ -179,10 +173,8 @@ def test_model_outputs():
     torch.manual_seed(0)
     model = SPPSCLModel(image_dim=C, text_dim=C, num_classes=3, dim=8, lstm_hidden=6).eval()
     feats = text_features()
-    batch = {
-        "image": {"tokens": torch.randn(B, 4, C), "mask": torch.ones(B, 4, dtype=torch.bool)},
-        "text": feats,
-    }
+    batch = {"image": {"tokens": torch.randn(B, 4, C), "mask": torch.ones(B, 4, dtype=torch.bool)},
+             "text": feats}
     out = model(batch)
     assert out["logits"].shape == (B, 3)
     assert out["embeddings"]["image"].shape == out["embeddings"]["text"].shape == (B, 8)

@@ -50,15 +50,8 @@ def make_ctx(model, steps):
         steps.append(float(loss.detach()))
 
     return StepContext(
-        model=model,
-        batch=batch,
-        optimize=optimize,
-        forward=model,
-        step=0,
-        epoch=0,
-        total_steps=1,
-        device=torch.device("cpu"),
-        generator=g,
+        model=model, batch=batch, optimize=optimize, forward=model, step=0, epoch=0,
+        total_steps=1, device=torch.device("cpu"), generator=g,
     )
 
 

@@ -82,10 +82,7 @@ class CollapseGuard:
         self.epochs.append(row)
         log.info(
             "ti-jepa epoch %d: pred std %.4f erank %.1f | target std %.4f erank %.1f",
-            self._epoch,
-            row["pred_std"],
-            row["pred_erank"],
-            row["target_std"],
+            self._epoch, row["pred_std"], row["pred_erank"], row["target_std"],
             row["target_erank"],
         )
         message = self.check(row)

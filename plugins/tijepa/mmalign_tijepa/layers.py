@@ -51,11 +51,7 @@ def key_mask(mask: Tensor | None) -> Tensor | None:
 
 class SelfAttention(nn.Module):
     def __init__(
-        self,
-        dim: int,
-        heads: int,
-        head_dim: int | None = None,
-        qkv_bias: bool = True,
+        self, dim: int, heads: int, head_dim: int | None = None, qkv_bias: bool = True,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -76,13 +72,8 @@ class CrossAttention(nn.Module):
     """Queries from ``x``, keys and values from ``context`` of width ``kv_dim``."""
 
     def __init__(
-        self,
-        dim: int,
-        heads: int,
-        kv_dim: int,
-        head_dim: int | None = None,
-        qkv_bias: bool = True,
-        dropout: float = 0.0,
+        self, dim: int, heads: int, kv_dim: int, head_dim: int | None = None,
+        qkv_bias: bool = True, dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.heads = heads
@@ -116,11 +107,7 @@ class Block(nn.Module):
     """A ViT block: self-attention and MLP, each pre-normed with a residual."""
 
     def __init__(
-        self,
-        dim: int,
-        heads: int,
-        mlp_ratio: float = 4.0,
-        head_dim: int | None = None,
+        self, dim: int, heads: int, mlp_ratio: float = 4.0, head_dim: int | None = None,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -144,13 +131,8 @@ class CrossBlock(nn.Module):
     the text tokens, MLP — each pre-normed with a residual."""
 
     def __init__(
-        self,
-        dim: int,
-        heads: int,
-        kv_dim: int,
-        mlp_ratio: float = 4.0,
-        head_dim: int | None = None,
-        dropout: float = 0.0,
+        self, dim: int, heads: int, kv_dim: int, mlp_ratio: float = 4.0,
+        head_dim: int | None = None, dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)

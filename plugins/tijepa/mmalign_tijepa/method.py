@@ -171,29 +171,17 @@ class TIJEPA(Method):
     name = "ti-jepa"
     default_task = "synth-clash"
     sizes = {
-        "small": {
-            "cross_attention.depth": 4,
-            "cross_attention.heads": 8,
-            "cross_attention.dim": 768,
-        },
-        "medium": {
-            "cross_attention.depth": 6,
-            "cross_attention.heads": 10,
-            "cross_attention.dim": 768,
-        },
-        "large": {
-            "cross_attention.depth": 8,
-            "cross_attention.heads": 12,
-            "cross_attention.dim": 1024,
-        },
+        "small": {"cross_attention.depth": 4, "cross_attention.heads": 8,
+                  "cross_attention.dim": 768},
+        "medium": {"cross_attention.depth": 6, "cross_attention.heads": 10,
+                   "cross_attention.dim": 768},
+        "large": {"cross_attention.depth": 8, "cross_attention.heads": 12,
+                  "cross_attention.dim": 1024},
         # Table 4's best row with the paper's encoders (the other settings are the defaults)
-        "paper": {
-            "cross_attention.depth": 8,
-            "cross_attention.heads": 12,
-            "cross_attention.dim": 1024,
-            "encoders.text.name": PAPER_ENCODERS["text"].name,
-            "encoders.image.name": PAPER_ENCODERS["image"].name,
-        },
+        "paper": {"cross_attention.depth": 8, "cross_attention.heads": 12,
+                  "cross_attention.dim": 1024,
+                  "encoders.text.name": PAPER_ENCODERS["text"].name,
+                  "encoders.image.name": PAPER_ENCODERS["image"].name},
     }
     default_size = "small"
     task_overrides = {
@@ -276,16 +264,8 @@ class TIJEPA(Method):
 
         reuse = cfg.model_dump(
             mode="json",
-            include={
-                "cross_attention",
-                "predictor",
-                "masks",
-                "objective",
-                "target_norm",
-                "train",
-                "encoders",
-                "captions",
-            },
+            include={"cross_attention", "predictor", "masks", "objective", "target_norm",
+                     "train", "encoders", "captions"},
         )
         reuse["masks"].pop("modality")  # always cross_attention.image, already in the key
         reuse["context_path"] = "paper" if paper else "code"

@@ -111,10 +111,7 @@ def vicreg_loss(
 
 
 def jepa_loss(
-    predictions: Tensor,
-    targets: Tensor,
-    kind: str,
-    beta: float = 1.0,
+    predictions: Tensor, targets: Tensor, kind: str, beta: float = 1.0,
     vicreg: tuple[float, float, float] = (25.0, 25.0, 1.0),
 ) -> Tensor:
     """[B, M, K, D] predictions and targets -> the scalar loss, averaged over images."""
@@ -163,10 +160,7 @@ class JEPAObjective(Objective):
     def forward(self, outputs: Outputs, batch: Batch) -> dict[str, Tensor]:
         cfg: JEPAConfig = self.config
         loss = jepa_loss(
-            outputs["predictions"],
-            outputs["targets"],
-            cfg.loss,
-            cfg.smooth_l1_beta,
+            outputs["predictions"], outputs["targets"], cfg.loss, cfg.smooth_l1_beta,
             (cfg.vicreg_sim, cfg.vicreg_std, cfg.vicreg_cov),
         )
         return {"loss": loss}
@@ -203,11 +197,7 @@ class JEPAObjective(Objective):
         return {"loss": total / max(count, 1), **stats, "collapsed": message is not None}
 
     def report(
-        self,
-        model: nn.Module,
-        features: dict[str, Any],
-        task: Task,
-        run_dir: Path,
+        self, model: nn.Module, features: dict[str, Any], task: Task, run_dir: Path,
         device: torch.device,
     ) -> dict[str, Any]:
         """Per-epoch spread of predicted/target representations, the same on validation,
@@ -244,3 +234,4 @@ def plot_spread(epochs: list[dict[str, float]], path: Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+

@@ -88,6 +88,5 @@ class PretrainLoader:
         drop_last: bool = False,
     ) -> Iterator[Batch]:
         order = self.epoch_positions(fs, generator, train)
-        yield from self.collator.batches(
-            fs, order, batch_size, generator, train, rank, world, drop_last
-        )
+        yield from self.collator.batches(fs, order, batch_size, generator, train, rank, world,
+                                         drop_last)

@@ -30,7 +30,8 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
     assert pre["task"] == "toy-pairs" and "reused" not in pre
     assert pre["epochs_run"] == 2
     row = pre["history"][0]
-    assert {"train_loss", "train_pred_std", "train_target_erank", "train_momentum"} <= set(row)
+    assert {"train_loss", "train_pred_std", "train_target_erank",
+            "train_momentum"} <= set(row)
     assert 0.996 <= row["train_momentum"] < pre["history"][1]["train_momentum"] <= 1.0
     report = pre["report"]
     assert [r["epoch"] for r in report["epochs"]] == [0, 1]
@@ -41,10 +42,8 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
     assert first.metrics["test"]["acc"] > 0.5  # 3 classes: chance is 1/3
     params = json.loads((first.run_dir / "metrics.json").read_text())["params"]
     assert params["pretrain"]["model.target"]["trainable"] == 0
-    assert (
-        params["pretrain"]["model.target"]["frozen"]
-        == params["pretrain"]["model.context"]["trainable"]
-    )
+    assert params["pretrain"]["model.target"]["frozen"] == params["pretrain"]["model.context"][
+        "trainable"]
     assert params["probe"]["model.head"]["trainable"] == 3 * 16 + 3  # Linear(16 -> 3 classes)
     assert all(v["trainable"] == 0 for k, v in params["probe"].items() if k != "model.head")
 
@@ -61,27 +60,20 @@ def run_with_stand_in(**sets):
     """A run that may train a stage on its stand-in (``--allow-stand-in``)."""
     from mmalign.runner import RunRequest, execute
 
-    return execute(
-        RunRequest(method="ti-jepa", task="toy-pairs", sets=sets, quiet=True, allow_stand_in=True)
-    )
+    return execute(RunRequest(method="ti-jepa", task="toy-pairs", sets=sets, quiet=True,
+                              allow_stand_in=True))
 
 
 def test_absent_pretraining_data_is_refused_without_allow_stand_in(absent_task, run_method):
     with pytest.raises(MMAlignError, match="--allow-stand-in"):
-        run_method(
-            "ti-jepa",
-            task="toy-pairs",
-            **toy_sets(pretrain_task="toy-absent", fallback_task="toy-pairs"),
-        )
+        run_method("ti-jepa", task="toy-pairs",
+                   **toy_sets(pretrain_task="toy-absent", fallback_task="toy-pairs"))
 
 
 def test_absent_pretraining_data_falls_back_with_a_notice(absent_task, caplog):
     result = run_with_stand_in(
-        **toy_sets(
-            pretrain_task="toy-absent",
-            fallback_task="toy-pairs",
-            **{"train.epochs": 1, "probe.train.epochs": 1},
-        ),
+        **toy_sets(pretrain_task="toy-absent", fallback_task="toy-pairs",
+                   **{"train.epochs": 1, "probe.train.epochs": 1}),
     )
     pre = result.extra["stages"]["pretrain"]
     assert pre["task"] == "toy-pairs"
@@ -91,9 +83,8 @@ def test_absent_pretraining_data_falls_back_with_a_notice(absent_task, caplog):
 
 
 def test_code_mode_for_a_non_vit_encoder_is_announced(toy_plugin, run_method, caplog):
-    result = run_method(
-        "ti-jepa", task="toy-pairs", **toy_sets(**{"train.epochs": 1, "probe.train.epochs": 1})
-    )
+    result = run_method("ti-jepa", task="toy-pairs",
+                        **toy_sets(**{"train.epochs": 1, "probe.train.epochs": 1}))
     assert "code mode" in caplog.text
     assert result.status == "completed"
 
@@ -115,23 +106,16 @@ def test_probe_is_linear_on_the_precomputed_representation():
     batch = {"ti-jepa": {"pooled": torch.randn(5, 4)}}
     logits = probe(batch)["logits"]
     assert logits.shape == (5, 3)
-    assert torch.allclose(
-        logits, batch["ti-jepa"]["pooled"] @ probe.head.weight.T + probe.head.bias
-    )
+    assert torch.allclose(logits, batch["ti-jepa"]["pooled"] @ probe.head.weight.T
+                          + probe.head.bias)
     assert sum(p.numel() for p in probe.parameters()) == 4 * 3 + 3
 
 
 def test_pretraining_task_config_applies_and_keys_reuse(absent_task, run_method):
     def sets(samples):
-        return toy_sets(
-            **{
-                "train.epochs": 1,
-                "probe.train.epochs": 1,
-                "pretrain_task": "toy-absent",
-                "fallback_task": "toy-pairs",
-                "pretrain_task_configs": {"toy-pairs": {"samples": samples}},
-            }
-        )
+        return toy_sets(**{"train.epochs": 1, "probe.train.epochs": 1,
+                           "pretrain_task": "toy-absent", "fallback_task": "toy-pairs",
+                           "pretrain_task_configs": {"toy-pairs": {"samples": samples}}})
 
     with pytest.raises(MMAlignError, match="samples"):
         run_with_stand_in(**sets("many"))

@@ -31,9 +31,8 @@ ERROR_PERCENT = {
 
 def _size_config(size: str) -> T2IConfig:
     overrides = TIJEPA.sizes[size]
-    return T2IConfig(
-        **{k.split(".")[1]: v for k, v in overrides.items() if k.startswith("cross_attention.")}
-    )
+    return T2IConfig(**{k.split(".")[1]: v for k, v in overrides.items()
+                        if k.startswith("cross_attention.")})
 
 
 @pytest.mark.parametrize("size", ["small", "medium", "large"])
@@ -50,10 +49,7 @@ def test_cross_attention_parameters_match_table_1(size, text_dim):
 def test_table_1_sizes():
     cfg = {s: _size_config(s) for s in ("small", "medium", "large")}
     assert [(c.depth, c.heads, c.dim) for c in cfg.values()] == [
-        (4, 8, 768),
-        (6, 10, 768),
-        (8, 12, 1024),
-    ]
+        (4, 8, 768), (6, 10, 768), (8, 12, 1024)]
 
 
 def test_forward_backward_trains_context_and_predictor_only():
@@ -150,9 +146,8 @@ def test_paper_mode_reencodes_visible_patches(toy_plugin):
 
     batch["masks"] = MultiblockMaskCollator().for_batch(batch, torch.Generator()).as_batch()
     torch.manual_seed(0)
-    paper = TIJEPAModel(
-        TINY_FUSION, TINY_PREDICTOR, image_dim=192, text_dim=20, image_encoder=encoder
-    ).eval()
+    paper = TIJEPAModel(TINY_FUSION, TINY_PREDICTOR, image_dim=192, text_dim=20,
+                        image_encoder=encoder).eval()
     code = TIJEPAModel(TINY_FUSION, TINY_PREDICTOR, image_dim=192, text_dim=20).eval()
     code.load_state_dict(paper.state_dict())
     assert paper.paper_mode and not code.paper_mode

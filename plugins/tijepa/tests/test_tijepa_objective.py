@@ -55,7 +55,9 @@ def test_ema_update_math():
 def test_training_step_updates_online_then_ema_target():
     model = tiny_model()
     objective = JEPAObjective(JEPAConfig(ema=(0.9, 1.0)))
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad], lr=0.1
+    )
     before = [p.clone() for p in model.target.parameters()]
 
     def optimize(loss):
@@ -63,28 +65,18 @@ def test_training_step_updates_online_then_ema_target():
         loss.backward()
         optimizer.step()
 
-    ctx = StepContext(
-        model=model,
-        batch=tiny_batch(),
-        optimize=optimize,
-        forward=model,
-        step=0,
-        epoch=0,
-        total_steps=10,
-        device=torch.device("cpu"),
-        generator=torch.Generator(),
-    )
+    ctx = StepContext(model=model, batch=tiny_batch(), optimize=optimize, forward=model,
+                      step=0, epoch=0, total_steps=10, device=torch.device("cpu"),
+                      generator=torch.Generator())
     out = objective.training_step(ctx)
     assert out["momentum"] == pytest.approx(0.9)
     assert all(k in out for k in ("pred_std", "pred_erank", "target_std", "target_erank"))
-    for old, new, online in zip(
-        before, model.target.parameters(), model.context.parameters(), strict=True
-    ):
+    for old, new, online in zip(before, model.target.parameters(), model.context.parameters(),
+                                strict=True):
         assert torch.allclose(new, 0.9 * old + 0.1 * online, atol=1e-6)
         assert new.grad is None
-    changed = any(
-        not torch.equal(o, t) for o, t in zip(model.context.parameters(), before, strict=True)
-    )
+    changed = any(not torch.equal(o, t) for o, t in
+                  zip(model.context.parameters(), before, strict=True))
     assert changed
 
 

@@ -62,14 +62,11 @@ def test_parameter_groups_keep_mask_token_biases_and_norms_out_of_decay():
     names = {id(p): n for n, p in model.named_parameters()}
     excluded = {names[i] for i in no_decay}
     assert "predictor.mask_token" in excluded
-    assert all(
-        n.endswith(".bias") or model.get_parameter(n).ndim <= 1 or n == "predictor.mask_token"
-        for n in excluded
-    )
+    assert all(n.endswith(".bias") or model.get_parameter(n).ndim <= 1
+               or n == "predictor.mask_token" for n in excluded)
     decayed = {n for n, p in model.named_parameters() if p.requires_grad} - excluded
     assert "context.blocks.0.cross_attn.q.weight" in decayed or any(
-        n.endswith("weight") and model.get_parameter(n).ndim == 2 for n in decayed
-    )
+        n.endswith("weight") and model.get_parameter(n).ndim == 2 for n in decayed)
     assert not any(n.startswith("target.") for n in decayed | excluded)  # the EMA copy
 
 
@@ -81,7 +78,8 @@ def test_parameter_groups_keep_mask_token_biases_and_norms_out_of_decay():
         ({"captions": "one-random"}, r"captions='one-random' needs image-caption pairs"),
     ],
 )
-def test_unsupported_options_are_refused_before_any_work(toy_plugin, run_method, sets, message):
+def test_unsupported_options_are_refused_before_any_work(toy_plugin, run_method, sets,
+                                                         message):
     with pytest.raises(MMAlignError, match=message):
         run_method("ti-jepa", task="toy-pairs", **toy_sets(**sets))
 

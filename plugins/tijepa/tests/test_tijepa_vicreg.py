@@ -40,9 +40,8 @@ def _loop_reference(pred, target, sim=25.0, std=25.0, cov=1.0) -> float:
     """Scalar loops over the same definitions, in float64."""
     p, t = pred.double().tolist(), target.double().tolist()
     n, k, d = len(p), len(p[0]), len(p[0][0])
-    inv = sum(
-        (p[i][j][c] - t[i][j][c]) ** 2 for i in range(n) for j in range(k) for c in range(d)
-    ) / (n * k * d)
+    inv = sum((p[i][j][c] - t[i][j][c]) ** 2
+              for i in range(n) for j in range(k) for c in range(d)) / (n * k * d)
 
     def hinge(x):
         total = 0.0
@@ -61,7 +60,7 @@ def _loop_reference(pred, target, sim=25.0, std=25.0, cov=1.0) -> float:
             for b in range(d):
                 if a != b:
                     entry = sum(r[a] * r[b] for r in rows) / (len(rows) - 1)
-                    total += entry**2
+                    total += entry ** 2
         return total / k
 
     var = hinge(p) / 2 + hinge(t) / 2
@@ -95,8 +94,7 @@ def test_objective_vicreg_flattens_blocks_and_images_into_n():
     objective = JEPAObjective(JEPAConfig(loss="vicreg", vicreg_cov=0.0))
     loss = objective({"predictions": pred, "targets": target}, {})["loss"]
     assert loss.item() == pytest.approx(
-        vicreg_loss(pred.reshape(12, 2, 6), target.reshape(12, 2, 6), cov=0.0).item()
-    )
+        vicreg_loss(pred.reshape(12, 2, 6), target.reshape(12, 2, 6), cov=0.0).item())
 
 
 def test_vicreg_refuses_bad_shapes():

@@ -18,9 +18,8 @@ TINY_PREDICTOR = PredictorConfig(depth=2, heads=2, dim=16)
 
 def tiny_model(image_dim: int = 24, text_dim: int = 20, **kwargs) -> TIJEPAModel:
     torch.manual_seed(0)
-    return TIJEPAModel(
-        TINY_FUSION, TINY_PREDICTOR, image_dim=image_dim, text_dim=text_dim, **kwargs
-    )
+    return TIJEPAModel(TINY_FUSION, TINY_PREDICTOR, image_dim=image_dim, text_dim=text_dim,
+                       **kwargs)
 
 
 def tiny_batch(b: int = 4, grid: tuple[int, int] = (7, 7), seed: int = 0) -> dict:
@@ -30,10 +29,8 @@ def tiny_batch(b: int = 4, grid: tuple[int, int] = (7, 7), seed: int = 0) -> dic
     text_mask[0, 3:] = False
     batch = {
         "index": torch.arange(b),
-        "image": {
-            "tokens": torch.randn(b, n, 24, generator=g),
-            "mask": torch.ones(b, n, dtype=torch.bool),
-        },
+        "image": {"tokens": torch.randn(b, n, 24, generator=g),
+                  "mask": torch.ones(b, n, dtype=torch.bool)},
         "text": {"tokens": torch.randn(b, 5, 20, generator=g), "mask": text_mask},
     }
     batch["masks"] = MultiblockMaskCollator().for_batch(batch, g).as_batch()
