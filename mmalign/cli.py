@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mmalign.cli_errors import exit_with, print_error, repair_store, report
 from mmalign.errors import MMAlignError
+from mmalign.signals import Terminated, sigterm_as_interrupt
 
 app = typer.Typer(
     help="Multimodal alignment methods as composable, benchmarkable plugins.",
@@ -27,7 +28,7 @@ Format = Annotated[str, typer.Option("--format", "-f", help="table or json")]
 
 
 def _fail(exc: MMAlignError) -> None:
-    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    print_error(err, exc)
     raise typer.Exit(2)
 
 
@@ -121,13 +122,16 @@ def run(
                          sets=overrides, config_file=config, data_dir=data_dir,
                          device=device, use_cache=not no_cache, resume=resume, quiet=quiet,
                          allow_stand_in=allow_stand_in, loggers=list(loggers or []))
-        result = execute(req)
+        with sigterm_as_interrupt():
+            result = execute(req)
     except MMAlignError as exc:
         _fail(exc)
+    except Terminated as exc:
+        raise typer.Exit(report(err, exc)) from None
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return
     for note in result.extra.get("notices", []):
-        err.print(f"[yellow]notice:[/yellow] {note}")
+        print_error(err, note, "notice:")
     table = Table(title=f"{method} · run {result.run_id} · {result.wall_time:.1f} s",
                   title_justify="left")
     splits = list(result.metrics)
@@ -197,7 +201,7 @@ def compare(
     from mmalign.results import ResultsStore
 
     try:
-        runs = ResultsStore(db).runs(task=task)
+        runs = ResultsStore.for_reading(db).runs(task=task)
         registry = _registry()
         primary = {e.name: list(e.obj.metrics) for e in registry.list("task")}
         sizes = {e.name: e.obj.default_size for e in registry.list("method")}
@@ -226,11 +230,21 @@ def runs(
     status: Annotated[str | None, typer.Option()] = None,
     fmt: Format = "table",
     db: Annotated[Path | None, typer.Option(help="results database")] = None,
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="move a damaged results store aside so a new one can start")] = False,
 ) -> None:
     """Recorded runs with their status; with RUN_ID, that run's record and provenance."""
     from mmalign.results import ResultsStore
 
-    store = ResultsStore(db)
+    if repair:
+        moved = repair_store(db)
+        console.print(f"moved the damaged store to {moved}" if moved else "the store is fine",
+                      markup=False, highlight=False)
+        return
+    try:
+        store = ResultsStore.for_reading(db)
+    except MMAlignError as exc:
+        _fail(exc)
     if run_id is not None:
         _show_run(store, run_id, fmt)
         return
@@ -341,6 +355,5 @@ _mount_data_commands()
 def entry() -> None:
     try:
         app()
-    except MMAlignError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
-        sys.exit(2)
+    except Exception as exc:  # MMAlignError and environment faults: one line; bugs re-raise
+        exit_with(err, exc)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from mmalign.cli_errors import plain, print_error
 from mmalign.data import resolve_data_dir
 from mmalign.errors import ConfigError, DataError, MMAlignError
 from mmalign.interfaces import Task
@@ -29,7 +30,7 @@ Sets = Annotated[
 
 
 def _fail(exc: MMAlignError) -> None:
-    err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+    print_error(err, exc)
     raise typer.Exit(2)
 
 
@@ -124,7 +125,7 @@ def check(
     if fmt == "json":
         print(json.dumps(report, ensure_ascii=False))
     else:
-        console.print(f"[bold]{report['task']}[/bold] in {report['data_dir']}")
+        console.print(f"{report['task']} in {report['data_dir']}", markup=False)
         console.print(f"samples: {report['samples']}  splits: {report['splits']}")
         console.print(f"labels: {report['labels']}")
         if report["dropped"]:
@@ -134,7 +135,7 @@ def check(
         if report["problems"]:
             table = Table("file", "problem")
             for p in report["problems"]:
-                table.add_row(p["file"], p["error"])
+                table.add_row(plain(p["file"]), plain(p["error"]))
             console.print(table)
         else:
             console.print("[green]no problems[/green]")

@@ -6,6 +6,7 @@ resolved method config; :func:`config_hash` of that description identifies it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import tomllib
@@ -71,6 +72,10 @@ def load_file(path: Path) -> dict[str, Any]:
         return flatten(tomllib.loads(path.read_text()))
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from None
 
@@ -116,35 +121,66 @@ def apply_overrides(
                 f"Unknown config key '{dotted}'.{did_you_mean(leaf, valid)} "
                 f"Valid keys here: {', '.join(valid)}"
             )
-        node[leaf] = value
+        node[leaf] = copy.deepcopy(value)  # later keys must not edit the caller's value
     return tree
 
 
-def validate(model: type[BaseModel], tree: dict[str, Any]) -> BaseModel:
-    """Validate with messages that name the key and suggest the closest valid one."""
+def validate(
+    model: type[BaseModel], tree: Any, prefix: str = "", component: str = ""
+) -> BaseModel:
+    """Validate with messages that name the key and suggest the closest valid one.
+
+    ``prefix`` is where ``tree`` sits in the run config (``fusion.config``) and
+    ``component`` what it configures (``fusion 'concat'``), for the message.
+    """
+    if not isinstance(tree, dict):
+        where = f"'{prefix}'" if prefix else "the config"
+        raise ConfigError(f"{where} must be a table of options, got {tree!r}")
     try:
         return model.model_validate(tree)
     except ValidationError as exc:
         lines = []
+        of = f" of {component}" if component else ""
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
+            parts = [prefix] if prefix else []
+            loc = ".".join(parts + [str(p) for p in err["loc"]])
             if err["type"] == "extra_forbidden":
                 valid = _model_fields(model, [str(p) for p in err["loc"][:-1]])
                 hint = did_you_mean(str(err["loc"][-1]), valid)
-                lines.append(f"Unknown config key '{loc}'.{hint}")
+                keys = ", ".join(valid) if valid else "none"
+                lines.append(f"Unknown config key '{loc}'{of}.{hint} Valid keys here: {keys}")
             else:
-                lines.append(f"Invalid value for '{loc}': {err['msg']}")
+                lines.append(f"Invalid value for '{loc}'{of}: {err['msg']}")
         raise ConfigError("; ".join(lines)) from None
+
+
+def _node(tree: dict[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
 
 
 def resolve_method_config(
     config_model: type[BaseModel],
     layers: list[dict[str, Any]],
 ) -> BaseModel:
-    """Defaults, then each layer of dotted overrides in order, validated at the end."""
+    """Defaults, then each layer of dotted overrides in order, validated at the end.
+
+    A layer that swaps a component (``fusion.name=concat``) without setting its
+    options drops the options earlier layers gave the old one (a size preset's
+    ``fusion.config.dim`` belongs to the fusion it was written for).
+    """
     tree = config_model().model_dump(mode="json")
     for layer in layers:
+        before = {k: _node(tree, k) for k in layer if k.endswith(".name")}
         tree = apply_overrides(config_model, tree, layer)
+        for key, old in before.items():
+            base = key.removesuffix(".name")
+            ref = _node(tree, base)
+            own = any(k.startswith((f"{base}.config", f"{base}.terms")) for k in layer)
+            if isinstance(ref, dict) and ref.get("name") != old and not own:
+                ref["config"] = {}
     return validate(config_model, tree)
 
 

@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pluggy
 
-from mmalign import hookspecs
+from mmalign import hookspecs, watchdog
 from mmalign.errors import PluginError
 from mmalign.registry import Registry
 
@@ -37,9 +37,14 @@ def blocked_plugins() -> set[str]:
     return {p.strip() for p in os.environ.get(BLOCK_ENV, "").split(",") if p.strip()}
 
 
+def _skip_hint(name: str) -> str:
+    return f"to start without it, set {BLOCK_ENV}={name}"
+
+
 def _load_entry_point(ep: metadata.EntryPoint) -> ModuleType:
     try:
-        return ep.load()
+        with watchdog.time_limit(f"plugin '{ep.name}' ({ep.value}) import", _skip_hint(ep.name)):
+            return ep.load()
     except Exception as exc:  # any import failure must name the plugin
         raise PluginError(
             f"Plugin '{ep.name}' ({ep.value}) failed to import: "
@@ -82,11 +87,12 @@ class PluginHost:
         impl = getattr(module, "mmalign_register", None)
         if impl is not None:
             try:
-                impl(registry=self.registry.view(name, distribution))
+                with watchdog.time_limit(f"plugin '{name}' (mmalign_register)", _skip_hint(name)):
+                    impl(registry=self.registry.view(name, distribution))
             except PluginError:
                 raise
-            except Exception as exc:
-                if exc.__class__.__module__.startswith("mmalign"):
+            except (Exception, SystemExit) as exc:
+                if exc.__class__.__module__.split(".")[0] == "mmalign":
                     raise
                 raise PluginError(
                     f"Plugin '{name}' failed while registering: {type(exc).__name__}: {exc}. "
@@ -111,8 +117,9 @@ class PluginHost:
             if name in loaded or name in blocked_plugins():
                 continue
             try:
-                module = importlib.import_module(name)
-            except Exception as exc:
+                with watchdog.time_limit(f"plugin module '{name}' import", _skip_hint(name)):
+                    module = importlib.import_module(name)
+            except (Exception, SystemExit) as exc:
                 raise PluginError(
                     f"Plugin module '{name}' (from {MODULES_ENV}) failed to import: "
                     f"{type(exc).__name__}: {exc}. To start without it, remove it from "

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mmalign import paths
+from mmalign import liveness, paths
+from mmalign.errors import MMAlignError
 
 STATUSES = ("running", "completed", "failed", "killed")
 
@@ -48,23 +49,68 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX runs_task ON runs(task, method, size);
     """,
+    # liveness: a pid is judged only in its own boot and PID namespace (see liveness.py)
+    """
+    ALTER TABLE runs ADD COLUMN boot_id TEXT;
+    ALTER TABLE runs ADD COLUMN pid_ns TEXT;
+    ALTER TABLE runs ADD COLUMN proc_start INTEGER;
+    """,
 ]
 JSON_COLUMNS = ("config", "metrics", "params", "extra", "versions")
 
 
-class ResultsStore:
-    """Runs recorded in an SQLite database (default ``MMALIGN_HOME/results.sqlite``)."""
+class StoreError(MMAlignError):
+    """The results store is damaged, from a newer mmalign, or cannot be opened."""
 
-    def __init__(self, path: Path | None = None) -> None:
+
+class ResultsStore:
+    """Runs recorded in an SQLite database (default ``MMALIGN_HOME/results.sqlite``).
+
+    ``read_only`` opens an existing store without writing anything (no WAL switch, no
+    migration, no reaping of dead runs), so an archived or read-only store can be read.
+    A damaged database is reported, never overwritten: :func:`move_aside` (``mmalign
+    runs --repair``) renames it so that a new one can start.
+    """
+
+    def __init__(self, path: Path | None = None, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else paths.results_db()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            self._migrate(db)
+        self.read_only = read_only
+        try:
+            if read_only:
+                with self._connect() as db:
+                    self._check_version(db)
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            raise StoreError(_damaged(self.path, exc)) from None
+
+    @classmethod
+    def for_reading(cls, path: Path | None = None) -> ResultsStore:
+        """Read-write where possible (dead runs get reaped), else read-only."""
+        where = Path(path) if path is not None else paths.results_db()
+        writable = os.access(where.parent, os.W_OK) and (
+            not where.exists() or os.access(where, os.W_OK)
+        )
+        if not writable and not where.exists():
+            raise StoreError(f"{where}: no results store here (and the folder is read-only)")
+        return cls(where, read_only=not writable)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        if self.read_only:
+            try:
+                db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                db.execute("SELECT 1 FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:  # WAL needs a writable folder for -shm
+                uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+                db = sqlite3.connect(uri, uri=True)
+        else:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout=60000")
         try:
@@ -72,12 +118,25 @@ class ResultsStore:
         finally:
             db.close()
 
+    def _check_version(self, db: sqlite3.Connection) -> int:
+        try:
+            row = db.execute("SELECT version FROM schema_version").fetchone()
+        except sqlite3.OperationalError:  # a read-only store never initialised
+            return 0
+        current = row[0] if row else 0
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: written by a newer mmalign (schema {current}, this one knows "
+                f"{len(MIGRATIONS)}); upgrade mmalign, or use another MMALIGN_HOME"
+            )
+        return current
+
     def _migrate(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = db.execute("SELECT version FROM schema_version").fetchone()
-            current = row[0] if row else 0
+            current = self._check_version(db)
             for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in filter(None, (s.strip() for s in sql.split(";"))):
                     db.execute(statement)
@@ -102,8 +161,7 @@ class ResultsStore:
         row = {
             "run_id": run_id,
             "status": "running",
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
+            **liveness.me(),
             "started_at": now,
             "updated_at": now,
             **fields,
@@ -136,7 +194,8 @@ class ResultsStore:
         return _decode(row) if row else None
 
     def runs(self, task: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        self.mark_stale()
+        if not self.read_only:
+            self.mark_stale()
         query, args = "SELECT * FROM runs WHERE 1=1", []
         if task:
             query += " AND task = ?"
@@ -149,28 +208,16 @@ class ResultsStore:
         return [_decode(r) for r in rows]
 
     def mark_stale(self) -> int:
-        """Mark runs of this host whose process is gone as killed; returns how many."""
+        """Mark runs whose process provably ended as killed (:func:`liveness.is_dead`)."""
         host = socket.gethostname()
         with self._connect() as db:
             rows = db.execute(
-                "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)
+                "SELECT * FROM runs WHERE status = 'running' AND host = ?", (host,)
             ).fetchall()
-        dead = [r["run_id"] for r in rows if not _alive(r["pid"])]
+        dead = [r["run_id"] for r in rows if liveness.is_dead(dict(r))]
         for run_id in dead:
             self.update(run_id, status="killed", error="process ended without recording a result")
         return len(dead)
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
@@ -178,3 +225,22 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
     for key in JSON_COLUMNS:
         out[key] = json.loads(out[key]) if out[key] else {}
     return out
+
+
+def _damaged(path: Path, exc: sqlite3.DatabaseError) -> str:
+    return (
+        f"{path}: the results store is damaged or not a database ({exc}); nothing was "
+        f"changed. `mmalign runs --repair` moves it aside (to {path.name}.corrupt-TIME) "
+        f"so that a new store can start; the old rows stay in the moved file"
+    )
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged store (and its -wal/-shm) so that the next run starts a new one."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            os.replace(src, Path(f"{target}{suffix}"))
+    return target

@@ -22,7 +22,17 @@ from torch import Tensor
 from mmalign import plugins
 from mmalign.errors import DataError
 from mmalign.hookspecs import hookimpl
-from mmalign.interfaces import Encoder, Features, Sample, StrictModel, Task, TaskData
+from mmalign.interfaces import (
+    Batch,
+    Encoder,
+    Features,
+    Objective,
+    Outputs,
+    Sample,
+    StrictModel,
+    Task,
+    TaskData,
+)
 from mmalign.registry import RegistryView
 
 
@@ -37,7 +47,8 @@ class ToyVectorEncoder(Encoder):
     """A fixed random projection of a numeric vector (test encoder, no weights file)."""
 
     Config = ToyVectorConfig
-    modality = "vector"
+    modality = ""  # any modality: the toy tasks call theirs "a" and "b"
+    provides = ("pooled", "tokens")
 
     def __init__(self, config: ToyVectorConfig | None = None) -> None:
         super().__init__(config)
@@ -114,11 +125,50 @@ class ToyPairsTask(Task):
         )
 
 
+class ToyScoresTask(ToyPairsTask):
+    """The toy pairs with a real-valued score in [-3, 3] (a regression test task)."""
+
+    name = "toy-scores"
+    label_type = "regression"
+    label_names = ()
+    metrics = ("mae", "corr", "acc7", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0")
+
+    def load(self) -> TaskData:
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        weights = rng.normal(size=(2, cfg.dim_in))
+        samples = []
+        for i in range(cfg.samples):
+            a, b = rng.normal(size=(2, cfg.dim_in))
+            score = float(np.clip((weights[0] @ a + weights[1] @ b) / 2, -3, 3))
+            samples.append(Sample(id=f"score{i:04d}", inputs={"a": a, "b": b}, label=score))
+        cut1, cut2 = int(len(samples) * 0.7), int(len(samples) * 0.85)
+        return TaskData(
+            splits={"train": samples[:cut1], "validation": samples[cut1:cut2],
+                    "test": samples[cut2:]},
+            source="generated",
+        )
+
+
+class ToyAlignObjective(Objective):
+    """Mean squared distance between the embeddings of every modality pair (a toy
+    alignment term: it reads ``outputs["embeddings"]``)."""
+
+    requires = ("embeddings",)
+
+    def forward(self, outputs: Outputs, batch: Batch) -> dict[str, Tensor]:
+        emb = [outputs["embeddings"][m].float() for m in sorted(outputs["embeddings"])]
+        pairs = [(x - y).pow(2).sum(-1).mean() for i, x in enumerate(emb) for y in emb[i + 1:]]
+        return {"loss": torch.stack(pairs).mean()}
+
+
 @hookimpl
 def mmalign_register(registry: RegistryView) -> None:
     """Toy components for tests (registered only when a test asks for them)."""
     registry.add("encoder", "toy-vector", ToyVectorEncoder)
     registry.add("task", "toy-pairs", ToyPairsTask)
+    registry.add("task", "toy-scores", ToyScoresTask)
+    registry.add("objective", "toy-align", ToyAlignObjective)
 
 
 class _ToyPlugin:

@@ -95,7 +95,6 @@ class COCOCaptions(DataTask):
     modalities = ("image", "text")
     label_type = "none"
     metrics = ("loss",)
-    higher_is_better = False
     stand_in = "synth-captions"
 
     def required_paths(self) -> tuple[str, ...]:

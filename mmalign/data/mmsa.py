@@ -305,8 +305,13 @@ def split_samples(
     lengths = {m: sequence_lengths(sp, m, padding) for m in SEQUENCES}
     samples: list[Sample] = []
     dropped = clamped = 0
+    first: dict[str, int] = {}  # the feature cache keys samples by id: one id, one sample
     for i, sid in enumerate(sp.ids):
         where = f"{key}[{i}] id {sid}"
+        if first.setdefault(sid, i) != i:
+            report.problem(file, f"{where}: duplicate id (first at {key}[{first[sid]}])")
+            dropped += 1
+            continue
         text = (sp.texts[i] if sp.texts is not None else (words or {}).get(sid, "")).strip()
         label = float(sp.labels[i])
         bad = []
@@ -376,7 +381,6 @@ class MMSATask(DataTask):
     modalities = ("text", "audio", "video")
     label_type = "regression"
     metrics = REGRESSION_METRICS
-    higher_is_better = False
     stand_in = "synth-mosi"
 
     def required_paths(self) -> tuple[str, ...]:
@@ -409,7 +413,6 @@ class URFunny(MMSATask):
     label_type = "classification"
     label_names = ("not-humorous", "humorous")
     metrics = ("acc2", "f1")
-    higher_is_better = True
 
     def read(self, report: Report, deep: bool) -> dict[str, list[Sample]]:
         splits = super().read(report, deep)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from mmalign.encoders import hashing
-from mmalign.interfaces import Encoder, StrictModel
+from mmalign.interfaces import Encoder, FeatureKey, StrictModel
 
 #: bump when a change to this package changes the features of an unchanged config
 CODE_VERSION = 1
@@ -33,6 +33,8 @@ class EncoderBase(Encoder):
 
     #: the name the encoder is registered under (part of the fingerprint)
     name: ClassVar[str] = ""
+    #: every built-in encoder returns pooled features and tokens (with their mask)
+    provides: ClassVar[tuple[FeatureKey, ...]] = ("pooled", "tokens")
     #: config fields that only locate weights; the weights hash stands in for them
     locator_fields: ClassVar[frozenset[str]] = frozenset({"path", "weights", "trainable"})
 

@@ -72,15 +72,23 @@ class StageState:
 
 
 def _monitor(stage: StageSpec, task: Task) -> tuple[str, bool]:
-    """The validation quantity that selects the model, and whether higher is better."""
+    """The validation quantity that selects the model, and whether higher is better.
+
+    The direction is the monitored metric's own (``Task.direction``), so watching
+    ``corr`` on a task whose primary metric is ``mae`` keeps the highest ``corr``.
+    ``"last"`` keeps the final epoch: every epoch counts as an improvement.
+    """
     name = stage.train.monitor
     if name is None:
         name = "val_loss" if task.label_type == "none" else task.primary_metric
-    higher = False if name == "val_loss" else task.higher_is_better
-    return name, higher
+    if name in ("last", "val_loss"):
+        return name, False
+    return name, task.direction(name) == "max"
 
 
-def _improved(value: float, best: float | None, higher: bool) -> bool:
+def _improved(value: float, best: float | None, higher: bool, monitor: str = "") -> bool:
+    if monitor == "last":
+        return True
     if math.isnan(value):
         return False
     return best is None or (value > best if higher else value < best)
@@ -216,9 +224,14 @@ def train_stage(
                         ).items()
                     }
                 )
-            value = row["val_loss"] if monitor == "val_loss" else row.get(f"val_{monitor}", value)
+            if monitor == "last":
+                value = float(epoch)
+            elif monitor == "val_loss":
+                value = row["val_loss"]
+            else:
+                value = row.get(f"val_{monitor}", value)
         value = float(dist.broadcast_object(value))  # every rank takes the same decision
-        if _improved(value, state.best, higher):
+        if _improved(value, state.best, higher, monitor):
             state.best, state.best_epoch, state.bad_epochs = value, epoch, 0
             state.best_state = _state_dicts(model, objective)
         else:

@@ -24,11 +24,19 @@ from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSp
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
 from mmalign.runner import checkpoint, distributed, identity, preflight, ranges
-from mmalign.runner.compose import make_encoders, make_task, method_config, split_overrides
+from mmalign.runner.compose import (
+    check_component_refs,
+    check_method_task,
+    feature_specs,
+    make_task,
+    method_config,
+    split_overrides,
+)
 from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
 from mmalign.runner.progress import make_progress
+from mmalign.store.deferred import make_encoders
 from mmalign.store.options import DataOptions, data_options, split_data_sets, take_fraction
 
 log = logging.getLogger("mmalign.runner")
@@ -90,7 +98,10 @@ def component_parameters(
     model: nn.Module, encoders: dict[str, Encoder], objective: Objective
 ) -> dict[str, dict[str, int]]:
     """Trainable and frozen parameter counts per component."""
-    out = {f"encoder.{m}": count_parameters(e) for m, e in encoders.items()}
+    out = {  # a deferred (unbuilt) encoder reports the counts remembered from its build
+        f"encoder.{m}": getattr(e, "parameter_counts", None) or count_parameters(e)
+        for m, e in encoders.items()
+    }
     children = list(model.named_children())
     for name, child in children:
         out[f"model.{name}"] = count_parameters(child)
@@ -136,7 +147,7 @@ def _check_same(saved: RunConfig, req: RunRequest) -> None:
 def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
     """The method object, the full run description, and its validated method config."""
     registry = get_host().registry
-    method: Method = registry.get("method", req.method)()
+    method: Method = registry.entry("method", req.method, "METHOD").obj()
     task_name = req.task or method.default_task
     size = req.size or method.default_size
     sets = dict(load_file(req.config_file)) if req.config_file else {}
@@ -144,8 +155,13 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
     data_sets, rest = split_data_sets(sets)
     data_options(data_sets)
     method_sets, task_sets = split_overrides(rest)
+    # a size's task presets (e.g. the paper's published split) come before the user's
+    task_sets = {**method.task_presets.get(size, {}).get(task_name, {}), **task_sets}
     cfg = method_config(method, task_name, size, [method_sets])
-    ranges.check_resolved(cfg, make_task(registry, task_name, task_sets, req.data_dir))
+    task = check_composition(
+        registry, method, req.method, cfg, task_name, task_sets, req.data_dir
+    )
+    ranges.check_resolved(cfg, task)
     run_cfg = RunConfig(
         method=req.method,
         task=task_name,
@@ -160,6 +176,23 @@ def resolve(req: RunRequest) -> tuple[Method, RunConfig, Any]:
         data_dir=identity.data_dir_of(task_name, req.data_dir),
     )
     return method, run_cfg, cfg
+
+
+def check_composition(
+    registry: Any,
+    method: Method,
+    name: str,
+    cfg: Any,
+    task_name: str,
+    task_sets: dict[str, Any],
+    data_dir: Path | None,
+) -> Task:
+    """Every name and option in the resolved config, and the method against the task,
+    checked in seconds before any data is loaded; returns the (unloaded) task."""
+    check_component_refs(registry, cfg)
+    task = make_task(registry, task_name, task_sets, data_dir)
+    check_method_task(registry, method, name, cfg, task)
+    return task
 
 
 def stage_context(
@@ -180,6 +213,7 @@ def stage_context(
         config=method_cfg,
         previous=previous,
         device=device,
+        inputs=feature_specs(encoders, refs),
     )
     return ctx, encoders
 
@@ -456,11 +490,12 @@ def _train_all(
             stage_info["provenance"] = provenance.stage_record(
                 task, encoders, {s: len(fs) for s, fs in fsets.items()},
                 stage.task if notice else None, steps)
-            report = getattr(objective, "report", None)
-            if dist.main and callable(report):
-                stage_info["report"] = report(
+            if dist.main:
+                report = objective.report(
                     model=model, features=fsets, task=task, run_dir=run_dir, device=device
                 )
+                if report is not None:
+                    stage_info["report"] = report
             extra["stages"][stage.name] = stage_info
             previous[stage.name] = model
             if not dist.main:

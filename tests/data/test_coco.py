@@ -76,6 +76,6 @@ def test_not_a_coco_document(tmp_path: Path) -> None:
 
 def test_pretraining_task_reports_loss(tmp_path: Path) -> None:
     task = COCOCaptions(data_dir=tmp_path)
-    assert task.label_type == "none" and not task.higher_is_better
+    assert task.label_type == "none" and task.direction("loss") == "min"
     assert task.evaluate({"loss": torch.tensor([1.0, 3.0])}, None) == {"loss": 2.0}
     assert "mmalign data fetch coco-captions" in task.missing_message()

@@ -115,7 +115,6 @@ class SynthCaptions(EmbeddedTask):
     modalities = ("image", "text")
     label_type = "none"
     metrics = ("loss",)
-    higher_is_better = False
 
     def generate(self, out: Path) -> None:
         cfg = self.config

@@ -142,7 +142,6 @@ class SynthMOSI(EmbeddedTask):
     modalities = ("text", "audio", "video")
     label_type = "regression"
     metrics = REGRESSION_METRICS
-    higher_is_better = False
     generator_version = 2
 
     def generate(self, out: Path) -> None:

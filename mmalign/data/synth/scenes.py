@@ -95,7 +95,6 @@ class SynthScenes(EmbeddedTask):
     modalities = ("image", "text")
     label_type = "none"
     metrics = ("loss",)
-    higher_is_better = False
     generator_version = 1
 
     def generate(self, out: Path) -> None:

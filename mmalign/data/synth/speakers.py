@@ -145,7 +145,6 @@ class SynthSpeakers(EmbeddedTask):
     modalities = ("text", "audio", "video")
     label_type = "regression"
     metrics = REGRESSION_METRICS
-    higher_is_better = False
     generator_version = 1
 
     def generate(self, out: Path) -> None:

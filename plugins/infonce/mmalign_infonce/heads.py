@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmalign.interfaces import Features, Fusion, StrictModel
+from mmalign.interfaces import Features, FeatureSpec, Fusion, StrictModel
 
 
 class ProjectionHead(nn.Module):
@@ -53,7 +53,7 @@ class ProjectionHeads(Fusion):
     def __init__(
         self, config: ProjectionHeadsConfig | None = None, *, dims: dict[str, int]
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, {m: FeatureSpec(pooled=d) for m, d in dims.items()})
         cfg = self.config
         self.heads = nn.ModuleDict(
             {

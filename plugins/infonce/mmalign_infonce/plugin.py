@@ -6,6 +6,9 @@ from mmalign_infonce.heads import ProjectionHeads
 from mmalign_infonce.method import PAPER, InfoNCE
 from mmalign_infonce.objective import NModalInfoNCE
 
+#: every value of the recall tables is a recall (``text->image/r@10``, ``mean_any_r@5``)
+RECALL = {"*r@*": "max"}
+
 
 @mmalign.hookimpl
 def mmalign_register(registry) -> None:  # a mmalign RegistryView
@@ -13,5 +16,5 @@ def mmalign_register(registry) -> None:  # a mmalign RegistryView
     registry.add("method", "infonce", InfoNCE, summary=PAPER)
     registry.add("fusion", "projection-heads", ProjectionHeads)
     registry.add("objective", "nmodal-infonce", NModalInfoNCE)
-    registry.add("metric", "recall-tables", recall_tables)
-    registry.add("metric", "retrieval-evaluation", evaluate_retrieval)
+    registry.add("metric", "recall-tables", mmalign.Metric(recall_tables, RECALL))
+    registry.add("metric", "retrieval-evaluation", mmalign.Metric(evaluate_retrieval, RECALL))

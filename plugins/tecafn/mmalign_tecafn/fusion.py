@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from mmalign.interfaces import Features, Fusion, StrictModel
+from mmalign.interfaces import Features, FeatureSpec, Fusion, StrictModel
 from mmalign_tecafn.layers import (
     AttentionLayer,
     Mapper,
@@ -105,7 +105,7 @@ class CrossSampleFusion(Fusion):
         self, config: FusionConfig | None = None, *, dims: dict[str, int] | None = None
     ) -> None:
         cfg = config if config is not None else FusionConfig()
-        super().__init__(cfg)
+        super().__init__(cfg, {m: FeatureSpec(tokens=d) for m, d in (dims or {}).items()})
         self.cfg = cfg
         dims = dict(dims or {})
         if cfg.core not in dims:

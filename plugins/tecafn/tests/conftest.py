@@ -32,7 +32,6 @@ class ToyMSATask(Task):
     modalities = MODALITIES
     label_type = "regression"
     metrics = ("mae", "corr", "acc7", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0")
-    higher_is_better = False
     embedded = True
 
     def is_present(self) -> bool:
@@ -68,7 +67,6 @@ class ToyHumourTask(ToyMSATask):
     label_type = "classification"
     label_names = ("no", "yes")
     metrics = ("acc2", "f1")
-    higher_is_better = True
 
     def label(self, score: float) -> Any:
         return int(score > 0)

@@ -15,7 +15,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from mmalign.interfaces import Features, Fusion, StrictModel
+from mmalign.interfaces import Features, FeatureSpec, Fusion, StrictModel
 from mmalign_tijepa.layers import CrossBlock, init_weights
 
 
@@ -48,7 +48,8 @@ class T2ICrossAttention(Fusion):
     Config = T2IConfig
 
     def __init__(self, config: T2IConfig | None = None, *, image_dim: int, text_dim: int) -> None:
-        super().__init__(config)
+        super().__init__(config, {"image": FeatureSpec(tokens=image_dim),
+                                  "text": FeatureSpec(tokens=text_dim)})
         cfg: T2IConfig = self.config
         kv_dim = cfg.text_width or text_dim
         self.image_in: nn.Module = (
