@@ -28,7 +28,6 @@ from mmalign.runner.compose import (
     check_component_refs,
     check_method_task,
     feature_specs,
-    make_encoders,
     make_task,
     method_config,
     split_overrides,
@@ -37,6 +36,7 @@ from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
 from mmalign.runner.progress import make_progress
+from mmalign.store.deferred import make_encoders
 from mmalign.store.options import DataOptions, data_options, split_data_sets, take_fraction
 
 log = logging.getLogger("mmalign.runner")
@@ -98,7 +98,10 @@ def component_parameters(
     model: nn.Module, encoders: dict[str, Encoder], objective: Objective
 ) -> dict[str, dict[str, int]]:
     """Trainable and frozen parameter counts per component."""
-    out = {f"encoder.{m}": count_parameters(e) for m, e in encoders.items()}
+    out = {  # a deferred (unbuilt) encoder reports the counts remembered from its build
+        f"encoder.{m}": getattr(e, "parameter_counts", None) or count_parameters(e)
+        for m, e in encoders.items()
+    }
     children = list(model.named_children())
     for name, child in children:
         out[f"model.{name}"] = count_parameters(child)
