@@ -72,6 +72,10 @@ def load_file(path: Path) -> dict[str, Any]:
         return flatten(tomllib.loads(path.read_text()))
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from None
 

@@ -62,6 +62,9 @@ def video_error(path: Path) -> str | None:
 def media_error(modality: str, path: Path, deep: bool) -> str | None:
     """Why a media file is unusable: decoded when ``deep``, else only its presence."""
     if not deep:
-        return None if path.is_file() else f"missing {modality} file"
+        try:  # a 300-byte id makes is_file() raise ENAMETOOLONG: a bad sample, not a crash
+            return None if path.is_file() else f"missing {modality} file"
+        except OSError as exc:
+            return f"unusable {modality} path: {exc.strerror or exc}"
     check = {"image": image_error, "audio": audio_error, "video": video_error}[modality]
     return check(path)

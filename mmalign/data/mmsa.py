@@ -305,8 +305,13 @@ def split_samples(
     lengths = {m: sequence_lengths(sp, m, padding) for m in SEQUENCES}
     samples: list[Sample] = []
     dropped = clamped = 0
+    first: dict[str, int] = {}  # the feature cache keys samples by id: one id, one sample
     for i, sid in enumerate(sp.ids):
         where = f"{key}[{i}] id {sid}"
+        if first.setdefault(sid, i) != i:
+            report.problem(file, f"{where}: duplicate id (first at {key}[{first[sid]}])")
+            dropped += 1
+            continue
         text = (sp.texts[i] if sp.texts is not None else (words or {}).get(sid, "")).strip()
         label = float(sp.labels[i])
         bad = []

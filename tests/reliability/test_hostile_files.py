@@ -192,3 +192,24 @@ def test_archive_larger_than_the_free_space_is_refused_before_writing(tmp_path, 
     with pytest.raises(DataError, match=r"unpacks to 5,000,000 bytes but .* has only 1,000,000"):
         unpack(bomb, tmp_path / "data")
     assert _written(tmp_path / "data") == []
+
+
+def test_duplicate_ids_in_an_mmsa_pickle_fail_data_check(tmp_path):
+    from mmalign.data.check import check_task
+    from mmalign.data.mmsa import CMUMOSI
+
+    data = mosi_pickle()
+    data["train"]["id"][2] = data["train"]["id"][0]
+    (tmp_path / "unaligned_50.pkl").write_bytes(pickle.dumps(data))
+    report = check_task(CMUMOSI(data_dir=tmp_path))
+    dupes = [p for p in report["problems"] if "duplicate id" in p["error"]]
+    assert dupes == [{"file": "unaligned_50.pkl",
+                      "error": "train[2] id tr0$_$0: duplicate id (first at train[0])"}]
+
+
+def test_an_id_longer_than_a_file_name_is_a_bad_sample_not_a_crash(tmp_path):
+    from mmalign.data.media import media_error
+
+    assert media_error("image", tmp_path / ("9" * 300 + ".jpg"), deep=False) == (
+        "unusable image path: File name too long")
+    assert media_error("image", tmp_path / "absent.jpg", deep=False) == "missing image file"

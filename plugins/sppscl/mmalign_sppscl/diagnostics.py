@@ -5,7 +5,7 @@
   and Figure 4 quantity), on the ℓ2-normalised ``I_p``/``T_p`` (the space the
   contrastive losses shape) and on the raw ones.
 * How the test accuracy moves with the evaluation batch (size and order): with
-  ``cmf=batch`` a prediction depends on its batch-mates, with ``cmf=sample`` not.
+  ``fusion.config.mode=batch`` a prediction depends on its batch-mates, with ``sample`` not.
 * A t-SNE plot of the fused features and a histogram of the three distances.
 """
 
