@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import Field
 from torch import nn
 
-from mmalign.compat import check_fusion, check_objective, fusions_providing
+from mmalign.compat import check_fusion, check_objective, fusions_providing, offered_keys
 from mmalign.errors import ConfigError
 from mmalign.interfaces import (
     Batch,
@@ -40,7 +40,6 @@ from mmalign.interfaces import (
     TrainConfig,
 )
 from mmalign.plugins import get_registry
-from mmalign.runner.compose import offered_keys
 
 EMBEDDED_ENCODERS = {
     "text": EncoderRef(name="minilm-l6", keep=["pooled"]),
