@@ -159,7 +159,7 @@ def cache_path(encoder: Encoder, data_key: str, split: str) -> Path:
 
 def open_store(encoder: Encoder, dtype: str = "fp16") -> FeatureStore:
     fingerprint = encoder.fingerprint()
-    name = type(encoder).__name__.lower()
+    name = getattr(encoder, "class_name", type(encoder).__name__).lower()
     return FeatureStore(store_dir(name, fingerprint, dtype), dtype, fingerprint)
 
 
@@ -231,9 +231,10 @@ def _check_fits(
     shard_bytes: int,
     quiet: bool,
 ) -> None:
-    weights = sum(t.numel() * t.element_size() for t in encoder.state_dict().values())
+    real = getattr(encoder, "real", lambda: encoder)()  # a deferred encoder is built by now
+    weights = sum(t.numel() * t.element_size() for t in real.state_dict().values())
     est = feasibility.estimate(store.root.parent, inputs, bytes_per_input, shard_bytes, weights)
-    line = feasibility.check(est, type(encoder).__name__, store.dtype, store.root.parent)
+    line = feasibility.check(est, type(real).__name__, store.dtype, store.root.parent)
     if not quiet:
         print(line, file=sys.stderr)
 

@@ -275,3 +275,26 @@ def test_the_estimate_is_printed(capsys):
     err = capsys.readouterr().err
     assert "ToyVectorEncoder: 30 inputs to encode, about 0.00 GB of fp16 features" in err
     assert "peak memory about" in err
+
+
+def test_a_warm_run_does_not_build_encoders_whose_features_are_stored(
+    toy_plugin, run_method, monkeypatch
+):
+    from mmalign.testing import toy_encoders
+
+    built: list[int] = []
+    original = ToyVectorEncoder.__init__
+    monkeypatch.setattr(ToyVectorEncoder, "__init__",
+                        lambda self, *a, **k: built.append(1) or original(self, *a, **k))
+    sets = {"encoders": toy_encoders(), "train.epochs": 1}
+    first = run_method("late-fusion", task="toy-pairs", **sets)
+    assert len(built) == 2
+    built.clear()
+    warm = run_method("late-fusion", task="toy-pairs", **sets)
+    assert built == []  # both encoders' features were all stored
+    assert warm.metrics == first.metrics
+    from mmalign.results import ResultsStore
+    params = [ResultsStore().get(r.run_id)["params"]["train"] for r in (first, warm)]
+    assert params[0] == params[1]  # the remembered parameter counts are recorded
+    more = run_method("late-fusion", task="toy-pairs", **sets, **{"task.noise": 2.0})
+    assert len(built) == 2 and more.status == "completed"  # new inputs: built on demand

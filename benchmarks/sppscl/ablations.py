@@ -34,8 +34,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "inter-every-step": {"intra": False, "two_step": False},
     "alpha=1": {"alpha": 1.0},
     "step-2-always": {"alpha": 100.0},
-    "cmf-sample": {"cmf": "sample"},
-    "cmf-none": {"cmf": "none"},
+    "cmf-sample": {"fusion.config.mode": "sample"},
+    "cmf-none": {"fusion.name": "concat"},  # Table 7's w/o CMF as a component swap
     "unmasked-padding": {"mask_padding": False},
     "paper-losses": {"variant": "paper"},
     "paper-gate": {"gate": "paper"},

@@ -215,20 +215,23 @@ class StoredColumn:
 
     def __getitem__(self, rows: Tensor | np.ndarray | list[int]) -> Tensor:
         index = np.asarray(torch.as_tensor(rows, dtype=torch.long).reshape(-1))
-        shard_ids = self.shard_of[index]
-        out: Tensor | None = None
-        for s in np.unique(shard_ids):
-            where = np.nonzero(shard_ids == s)[0]
-            part = self.shards[int(s)].read_rows(self.name, self.row_of[index[where]])
-            part = part.float() if part.is_floating_point() else part
-            part = self._fit(part)
-            if out is None:
-                out = torch.zeros((len(index), *part.shape[1:]), dtype=part.dtype)
-            out[torch.from_numpy(where)] = part
-        if out is None:
+        if not len(index) or not self.shards:
             dtype = self.shards[0].columns[self.name].dtype if self.shards else "F32"
             return torch.zeros((0, *self._row_shape()), dtype=_torch_dtype(dtype))
-        return out
+        shard_ids = self.shard_of[index]
+        groups = np.unique(shard_ids)
+        parts, order = [], []
+        for s in groups:
+            where = np.nonzero(shard_ids == s)[0] if len(groups) > 1 else np.arange(len(index))
+            part = self.shards[int(s)].read_rows(self.name, self.row_of[index[where]])
+            parts.append(self._fit(part))
+            order.append(where)
+        out = parts[0] if len(parts) == 1 else torch.cat(parts)
+        if len(parts) > 1:  # back to the order asked for
+            inverse = np.empty(len(index), dtype=np.int64)
+            inverse[np.concatenate(order)] = np.arange(len(index))
+            out = out[torch.from_numpy(inverse)]
+        return out.float() if out.is_floating_point() else out
 
     def _fit(self, part: Tensor) -> Tensor:
         axis = TOKEN_KEYS.get(self.name)

@@ -7,20 +7,25 @@ from typing import Any, Literal
 from pydantic import Field
 from torch import nn
 
+from mmalign.compat import check_fusion, check_objective, fusions_providing
+from mmalign.errors import ConfigError
 from mmalign.interfaces import (
     BuildContext,
     EncoderRef,
+    FeatureSpec,
+    Fusion,
+    FusionRef,
     Method,
     Objective,
+    ObjectiveRef,
     StageSpec,
     StrictModel,
     Task,
     TrainConfig,
 )
-from mmalign_sppscl.fusion import Mode
+from mmalign.plugins import get_registry
 from mmalign_sppscl.losses import Gate, Variant
 from mmalign_sppscl.model import SPPSCLModel
-from mmalign_sppscl.objective import SPPSCLLossConfig, SPPSCLObjective
 from mmalign_sppscl.text import Summary
 
 EncoderMode = Literal["frozen", "train-mode"]
@@ -67,7 +72,16 @@ class SPPSCLConfig(StrictModel):
     ha_summary: Summary = Field("cls", description="layer summary for HA: [CLS] or mean")
     mask_padding: bool = Field(True, description="False: the authors' unmasked LSTM/mean")
     special_tokens: bool = Field(True, description="token 0 is [CLS], last real one [SEP]")
-    cmf: Mode = "batch"
+    fusion: FusionRef = Field(
+        default_factory=lambda: FusionRef(name="spp-cmf"),
+        description="fuses I_p and T_p (spp-cmf: the paper's CMF, mode batch|sample|none; "
+        "concat: Table 7's w/o CMF); spp-cmf takes dim and dropout from here unless set",
+    )
+    objective: ObjectiveRef = Field(
+        default_factory=lambda: ObjectiveRef(name="spp-scl"),
+        description="spp-scl: eq. 7 + Algorithm 1 with the loss fields below; any other "
+        "registered objective reads the model's logits and embeddings",
+    )
     ce_weight: float = Field(5.0, description="λ (Table 2)")
     tau: float = 0.07
     alpha: float = 2 / 3
@@ -84,6 +98,39 @@ class SPPSCLConfig(StrictModel):
         "batch-norm statistics adapting), so features are not cached",
     )
     train: TrainConfig = Field(default_factory=quick_train)
+
+
+#: what SPPSCLModel returns (``embeddings`` are I_p and T_p, whatever the fusion)
+MODEL_OUTPUTS = ("logits", "embeddings", "fused", "ha_weights")
+LOSS_FIELDS = ("ce_weight", "tau", "alpha", "gate", "variant", "two_step", "intra", "inter",
+               "tsne")
+
+
+def fusion_ref(config: SPPSCLConfig) -> FusionRef:
+    """The fusion ref; spp-cmf inherits the method's D and dropout unless set."""
+    ref = config.fusion
+    if ref.name != "spp-cmf":
+        return ref
+    return ref.model_copy(update={"config": {"dim": config.dim, "dropout": config.dropout,
+                                             **ref.config}})
+
+
+def objective_ref(config: SPPSCLConfig) -> ObjectiveRef:
+    """The objective ref; spp-scl's own takes the method's loss fields."""
+    ref = config.objective
+    if ref.name != "spp-scl":
+        return ref
+    fields = {k: getattr(config, k) for k in LOSS_FIELDS}
+    fields["report_batch_size"] = config.train.eval_batch_size
+    return ref.model_copy(update={"config": {**fields, **ref.config}})
+
+
+def make_fusion(config: SPPSCLConfig, inputs: dict[str, FeatureSpec]) -> Fusion:
+    return get_registry().create("fusion", fusion_ref(config), where="fusion", inputs=inputs)
+
+
+def make_objective(config: SPPSCLConfig) -> Objective:
+    return get_registry().create("objective", objective_ref(config), where="objective")
 
 
 def table2(ce_weight: float, lr: float, step: int, batch: int) -> dict[str, Any]:
@@ -137,6 +184,22 @@ class SPPSCL(Method):
                           "train.patience": 8},
     }
 
+    def check(self, config: Any, task: Task) -> None:
+        """The fusion gets I_p/T_p (``pooled``) and the branches' states (``tokens``) and
+        must provide ``pooled`` for the classifier; the objective must read only what
+        the model returns."""
+        registry = get_registry()
+        cls, fusion_cfg = registry.config_of("fusion", fusion_ref(config), "fusion")
+        check_fusion(registry, config.fusion.name, cls, fusion_cfg,
+                     {m: ("pooled", "tokens") for m in ("image", "text")})
+        if "pooled" not in cls.outputs(fusion_cfg):
+            raise ConfigError(
+                f"spp-scl's classifier needs the fusion's 'pooled' vector; fusion "
+                f"'{config.fusion.name}' provides only {', '.join(cls.outputs(fusion_cfg))}. "
+                f"Fusions that provide it: {', '.join(fusions_providing(registry, 'pooled'))}"
+            )
+        check_objective(registry, objective_ref(config), MODEL_OUTPUTS, config.fusion.name)
+
     def stages(self, config: Any, task: Task) -> list[StageSpec]:
         train_mode = config.encoder_mode == "train-mode"
         refs = dict(config.encoders)
@@ -159,23 +222,9 @@ class SPPSCL(Method):
                 ha_summary=config.ha_summary,
                 mask_padding=config.mask_padding,
                 special_tokens=config.special_tokens,
-                cmf=config.cmf,
+                make_fusion=lambda inputs: make_fusion(config, inputs),
                 train_mode_encoders=dict(ctx.encoders) if train_mode else None,
             )
-            objective = SPPSCLObjective(
-                SPPSCLLossConfig(
-                    ce_weight=config.ce_weight,
-                    tau=config.tau,
-                    alpha=config.alpha,
-                    gate=config.gate,
-                    variant=config.variant,
-                    two_step=config.two_step,
-                    intra=config.intra,
-                    inter=config.inter,
-                    report_batch_size=config.train.eval_batch_size,
-                    tsne=config.tsne,
-                )
-            )
-            return model, objective
+            return model, make_objective(config)
 
         return [StageSpec(name="train", build=build, train=config.train, encoders=refs)]

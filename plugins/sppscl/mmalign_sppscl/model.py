@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from mmalign.interfaces import Batch, Encoder, Features, Outputs
+from mmalign.interfaces import Batch, Encoder, Features, FeatureSpec, Fusion, Outputs
 from mmalign_sppscl.fusion import CMFConfig, CrossModalFusion, Mode
 from mmalign_sppscl.image import ImageBranch
 from mmalign_sppscl.text import Summary, TextBranch
+
+
+def branch_specs(dim: int, image_tokens: int, text_tokens: int) -> dict[str, FeatureSpec]:
+    """What the fusion receives inside SPP-SCL: ``I_p``/``T_p`` (width D) as ``pooled``
+    and the branches' reduced feature map / BiLSTM states as ``tokens``."""
+    return {
+        "image": FeatureSpec(pooled=dim, tokens=image_tokens),
+        "text": FeatureSpec(pooled=dim, tokens=text_tokens),
+    }
 
 
 class SPPSCLModel(nn.Module):
@@ -36,6 +47,7 @@ class SPPSCLModel(nn.Module):
         mask_padding: bool = True,
         special_tokens: bool = True,
         cmf: Mode = "batch",
+        make_fusion: Callable[[dict[str, FeatureSpec]], Fusion] | None = None,
         train_mode_encoders: dict[str, Encoder] | None = None,
     ) -> None:
         super().__init__()
@@ -56,11 +68,15 @@ class SPPSCLModel(nn.Module):
             special_tokens=special_tokens,
             summary=ha_summary,
         )
-        self.fusion = CrossModalFusion(
-            CMFConfig(mode=cmf, dim=dim, dropout=dropout),
-            image_tokens=self.image.out_tokens,
-            text_tokens=self.text.out_tokens,
+        inputs = branch_specs(dim, self.image.out_tokens, self.text.out_tokens)
+        self.fusion: Fusion = (
+            make_fusion(inputs) if make_fusion is not None
+            else CrossModalFusion(CMFConfig(mode=cmf, dim=dim, dropout=dropout), inputs)
         )
+        if self.fusion.out_dim is None or "pooled" not in type(self.fusion).outputs(
+            self.fusion.config
+        ):
+            raise ValueError("spp-scl's classifier needs a fusion that provides 'pooled'")
         self.classifier = nn.Sequential(
             nn.Linear(self.fusion.out_dim, 2 * dim),
             nn.BatchNorm1d(2 * dim),
@@ -83,7 +99,7 @@ class SPPSCLModel(nn.Module):
     def forward(self, batch: Batch) -> Outputs:
         image = self.image(self.features(batch, self.modalities["image"]))
         text = self.text(self.features(batch, self.modalities["text"]))
-        fused = self.classifier(self.fusion({"image": image, "text": text}))
+        fused = self.classifier(self.fusion({"image": image, "text": text}).pooled)
         return {
             "logits": self.head(fused),
             "embeddings": {"image": image["pooled"], "text": text["pooled"]},

@@ -59,7 +59,8 @@ def test_trains_evaluates_and_reports(toy_plugin, run_method):
         ({"two_step": False}, {"ce", "intra_image", "intra_text", "inter"}, False),
         ({"inter": False}, {"ce", "intra_image", "intra_text"}, False),
         ({"intra": False}, {"ce", "inter", "gate_fired"}, True),
-        ({"cmf": "sample", "variant": "paper"}, {"ce", "intra_text", "gate_fired"}, True),
+        ({"fusion.config.mode": "sample", "variant": "paper"},
+         {"ce", "intra_text", "gate_fired"}, True),
     ],
 )
 def test_ablations_from_overrides(toy_plugin, run_method, sets, logged, gate):
@@ -77,7 +78,8 @@ def test_ablations_from_overrides(toy_plugin, run_method, sets, logged, gate):
 
 def test_per_sample_fusion_does_not_depend_on_the_evaluation_batch(toy_plugin, run_method):
     result = run_method("spp-scl", task="toy-pairs",
-                        **toy_sets(cmf="sample", tsne=False, **{"train.epochs": 1}))
+                        **toy_sets(tsne=False, **{"train.epochs": 1,
+                                                  "fusion.config.mode": "sample"}))
     dependence = result.extra["stages"]["train"]["report"]["eval_batch_dependence"]
     assert all(v == 0.0 for k, v in dependence.items() if k.startswith("changed@"))
 

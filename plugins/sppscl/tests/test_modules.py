@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmalign_sppscl.fusion import CMFConfig, CrossModalFusion
 from mmalign_sppscl.image import ImageBranch
-from mmalign_sppscl.model import SPPSCLModel
+from mmalign_sppscl.model import SPPSCLModel, branch_specs
 from mmalign_sppscl.text import HierarchicalAttention, TextBranch, word_mask
 
 from mmalign.errors import ConfigError
@@ -116,6 +116,10 @@ def test_image_branch_shapes_and_pooled_only_input():
     assert pooled_only["pooled"].shape == (B, 8) and pooled_only["tokens"].shape == (B, 1, 5)
 
 
+def specs():
+    return branch_specs(8, 5, 12)
+
+
 def branch_outputs(b=5, d=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     mask = torch.ones(b, 6, dtype=torch.bool)
@@ -131,42 +135,43 @@ def branch_outputs(b=5, d=8, seed=0):
 @pytest.mark.parametrize("mode, width", [("batch", 32), ("sample", 32), ("none", 16)])
 def test_cmf_shapes(mode, width):
     torch.manual_seed(0)
-    cmf = CrossModalFusion(CMFConfig(mode=mode, dim=8), image_tokens=5, text_tokens=12).eval()
-    fused = cmf(branch_outputs())
+    cmf = CrossModalFusion(CMFConfig(mode=mode, dim=8), specs()).eval()
+    out = cmf(branch_outputs())
+    fused = out.pooled
     assert fused.shape == (5, width)
     feats = branch_outputs()
     # M_p ends with [I_p, T_p]
     assert torch.equal(fused[:, -16:-8], feats["image"]["pooled"])
     assert torch.equal(fused[:, -8:], feats["text"]["pooled"])
+    assert torch.equal(out.embeddings["image"], feats["image"]["pooled"])
 
 
 def test_cmf_batch_mode_attends_across_samples():
     torch.manual_seed(0)
-    cmf = CrossModalFusion(CMFConfig(mode="batch", dim=8)).eval()
+    cmf = CrossModalFusion(CMFConfig(mode="batch", dim=8), specs()).eval()
     feats = branch_outputs()
     changed = branch_outputs()
     changed["image"]["pooled"][4] += 1.0  # another sample of the batch
-    assert not torch.allclose(cmf(feats)[0], cmf(changed)[0])
+    assert not torch.allclose(cmf(feats).pooled[0], cmf(changed).pooled[0])
     alone = {m: {k: v[:1] for k, v in f.items()} for m, f in feats.items()}
     # a batch of one: the softmax over one key is 1, so I_m = V_I(I_p)
-    i_m = cmf(alone)[0, :8]
+    i_m = cmf(alone).pooled[0, :8]
     assert torch.allclose(i_m, cmf.image_attention.v(feats["image"]["pooled"][:1])[0])
 
 
 def test_cmf_sample_mode_is_independent_of_the_batch():
     torch.manual_seed(0)
-    cmf = CrossModalFusion(CMFConfig(mode="sample", dim=8), image_tokens=5, text_tokens=12)
-    cmf.eval()
+    cmf = CrossModalFusion(CMFConfig(mode="sample", dim=8), specs()).eval()
     feats = branch_outputs()
     changed = branch_outputs()
     changed["image"]["pooled"][4] += 1.0
     changed["text"]["tokens"][3] += 1.0
-    assert torch.allclose(cmf(feats)[:3], cmf(changed)[:3])
+    assert torch.allclose(cmf(feats).pooled[:3], cmf(changed).pooled[:3])
     alone = {m: {k: v[:1] for k, v in f.items()} for m, f in feats.items()}
-    assert torch.allclose(cmf(alone)[0], cmf(feats)[0], atol=1e-6)
+    assert torch.allclose(cmf(alone).pooled[0], cmf(feats).pooled[0], atol=1e-6)
     padded = branch_outputs()
     padded["text"]["tokens"][1, 4:] = 50.0  # masked positions of sample 1
-    assert torch.allclose(cmf(feats), cmf(padded), atol=1e-6)
+    assert torch.allclose(cmf(feats).pooled, cmf(padded).pooled, atol=1e-6)
 
 
 def test_model_outputs():
@@ -180,3 +185,19 @@ def test_model_outputs():
     assert out["embeddings"]["image"].shape == out["embeddings"]["text"].shape == (B, 8)
     assert out["fused"].shape == (B, 16)
     assert out["ha_weights"].shape == (B, K)
+
+
+def test_cmf_projects_other_widths_and_pairs_two_modalities():
+    """As a fusion for any method: pooled inputs of other widths are projected to D."""
+    from mmalign.errors import ConfigError
+    from mmalign.interfaces import FeatureSpec
+
+    cmf = CrossModalFusion(CMFConfig(dim=8), {"a": FeatureSpec(pooled=20),
+                                              "b": FeatureSpec(pooled=6)}).eval()
+    assert cmf.pair == ("a", "b") and cmf.out_dim == 32 and cmf.embed_dim == 8
+    out = cmf({"a": {"pooled": torch.randn(4, 20)}, "b": {"pooled": torch.randn(4, 6)}})
+    assert out.pooled.shape == (4, 32) and out.embeddings["b"].shape == (4, 8)
+    with pytest.raises(ConfigError, match="exactly two modalities"):
+        CrossModalFusion(CMFConfig(), {m: FeatureSpec(pooled=4) for m in "abc"})
+    assert CrossModalFusion.requirements(CMFConfig(mode="sample")) == {
+        "*": ("pooled", "tokens")}
