@@ -11,11 +11,14 @@ within 1% (see the README for the arithmetic).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from mmalign.interfaces import Features, FeatureSpec, Fusion, StrictModel
+from mmalign.errors import ConfigError
+from mmalign.interfaces import FeatureKey, Features, FeatureSpec, Fusion, FusionOutput, StrictModel
 from mmalign_tijepa.layers import CrossBlock, init_weights
 
 
@@ -42,15 +45,35 @@ def masked_mean(tokens: Tensor, mask: Tensor | None) -> Tensor:
     return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
+def t2i_inputs(cfg: T2IConfig, image_dim: int, text_dim: int) -> dict[str, FeatureSpec]:
+    """The inputs of a t2i module: image and text tokens of these widths."""
+    return {cfg.image: FeatureSpec(tokens=image_dim), cfg.text: FeatureSpec(tokens=text_dim)}
+
+
 class T2ICrossAttention(Fusion):
-    """Image tokens attending to text tokens: {image, text features} -> fused image tokens."""
+    """Image tokens attending to text tokens: ``tokens`` = the fused image tokens (with
+    the image mask), ``pooled`` = their masked mean. Any method can use it on two
+    token-bearing modalities (``image``/``text`` name them)."""
 
     Config = T2IConfig
+    provides = ("tokens", "pooled")
 
-    def __init__(self, config: T2IConfig | None = None, *, image_dim: int, text_dim: int) -> None:
-        super().__init__(config, {"image": FeatureSpec(tokens=image_dim),
-                                  "text": FeatureSpec(tokens=text_dim)})
+    @classmethod
+    def requirements(cls, config: T2IConfig) -> Mapping[str, tuple[FeatureKey, ...]]:
+        return {config.image: ("tokens",), config.text: ("tokens",)}
+
+    def __init__(self, config: T2IConfig | None, inputs: Mapping[str, FeatureSpec]) -> None:
+        super().__init__(config, inputs)
         cfg: T2IConfig = self.config
+        widths = {m: inputs[m].tokens if m in inputs else None for m in (cfg.image, cfg.text)}
+        missing = [m for m, w in widths.items() if w is None]
+        if missing:
+            raise ConfigError(
+                f"fusion 't2i-cross-attention' needs 'tokens' of {missing[0]} (its image="
+                f"'{cfg.image}', text='{cfg.text}'); it receives {sorted(inputs)}"
+            )
+        image_dim, text_dim = int(widths[cfg.image]), int(widths[cfg.text])  # type: ignore[arg-type]
+        self.out_dim = cfg.dim
         kv_dim = cfg.text_width or text_dim
         self.image_in: nn.Module = (
             nn.Linear(image_dim, cfg.dim) if image_dim != cfg.dim else nn.Identity()
@@ -79,11 +102,11 @@ class T2ICrossAttention(Fusion):
             x = block(x, kv, text_mask)
         return self.norm(x)
 
-    def forward(self, features: dict[str, Features]) -> Features:
+    def forward(self, features: dict[str, Features]) -> FusionOutput:
         cfg: T2IConfig = self.config
         image, text = features[cfg.image], features[cfg.text]
         tokens = self.encode(image["tokens"], text["tokens"], text.get("mask"))
         mask = image.get("mask")
         if mask is None:
             mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
-        return {"tokens": tokens, "mask": mask, "pooled": masked_mean(tokens, mask)}
+        return FusionOutput(tokens=tokens, mask=mask, pooled=masked_mean(tokens, mask))

@@ -16,8 +16,10 @@ from mmalign.interfaces import (
     Batch,
     BuildContext,
     EncoderRef,
+    HeadRef,
     Method,
     Objective,
+    ObjectiveRef,
     StageSpec,
     StrictModel,
     Task,
@@ -25,7 +27,7 @@ from mmalign.interfaces import (
 )
 from mmalign_tijepa.fusion import T2IConfig
 from mmalign_tijepa.masks import MultiblockConfig, MultiblockMaskCollator
-from mmalign_tijepa.model import LinearProbe, Representation, TIJEPAModel
+from mmalign_tijepa.model import Probe, Representation, TIJEPAModel
 from mmalign_tijepa.objective import JEPAConfig, JEPAObjective
 from mmalign_tijepa.pairs import Captions, PretrainLoader
 from mmalign_tijepa.predictor import PredictorConfig
@@ -72,11 +74,14 @@ CODE_SCHEDULE = {
 
 
 class ProbeConfig(StrictModel):
-    """Section 5.1: a linear head, Adam lr 1e-3, 40 epochs, cross-entropy."""
+    """Section 5.1: a linear head, Adam lr 1e-3, 40 epochs, cross-entropy (registered
+    components: ``probe.head.name=mlp`` or ``probe.objective.name=...`` swap them)."""
 
     module: Representation = Field(
         "target", description="which cross-attention module gives the representation"
     )
+    head: HeadRef = Field(default_factory=lambda: HeadRef(name="linear"))
+    objective: ObjectiveRef = Field(default_factory=lambda: ObjectiveRef(name="task-loss"))
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
             epochs=40, batch_size=64, optimizer="adam", lr=1e-3, patience=None
@@ -246,15 +251,14 @@ class TIJEPA(Method):
             assert isinstance(backbone, TIJEPAModel)
             pretrained["model"] = backbone.requires_grad_(False).eval()
             regression = ctx.task.label_type == "regression"
-            head = LinearProbe(
-                cfg.cross_attention.dim,
-                1 if regression else ctx.task.num_classes,
-                REPRESENTATION_KEY,
-                regression,
-            )
             registry = mmalign.get_registry()
-            loss = "l1-regression" if regression else "cross-entropy"
-            return head, registry.get("objective", loss)()
+            head = registry.create(
+                "head", cfg.probe.head, where="probe.head", in_dim=cfg.cross_attention.dim,
+                out_dim=1 if regression else ctx.task.num_classes,
+            )
+            objective = registry.create("objective", cfg.probe.objective,
+                                        where="probe.objective")
+            return Probe(head, REPRESENTATION_KEY, regression), objective
 
         def represent(batch: Batch) -> dict[str, dict[str, Tensor]]:
             backbone = pretrained["model"]

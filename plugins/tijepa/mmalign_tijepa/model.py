@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmalign.interfaces import Batch, Encoder, Outputs
-from mmalign_tijepa.fusion import T2IConfig, T2ICrossAttention, masked_mean
+from mmalign.interfaces import Batch, Encoder, Head, Outputs
+from mmalign_tijepa.fusion import T2IConfig, T2ICrossAttention, masked_mean, t2i_inputs
 from mmalign_tijepa.masks import token_grid
 from mmalign_tijepa.predictor import JEPAPredictor, PredictorConfig, gather_tokens
 
@@ -49,7 +49,7 @@ class TIJEPAModel(nn.Module):
         image_encoder: Encoder | None = None,
     ) -> None:
         super().__init__()
-        self.context = T2ICrossAttention(fusion, image_dim=image_dim, text_dim=text_dim)
+        self.context = T2ICrossAttention(fusion, t2i_inputs(fusion, image_dim, text_dim))
         self.target = copy.deepcopy(self.context).requires_grad_(False)
         self.predictor = JEPAPredictor(predictor, fusion.dim)
         self.target_norm = target_norm
@@ -117,12 +117,13 @@ class TIJEPAModel(nn.Module):
         return masked_mean(tokens, image.get("mask"))
 
 
-class LinearProbe(nn.Module):
-    """A linear head on a precomputed frozen representation ``batch[key]["pooled"]``."""
+class Probe(nn.Module):
+    """A registered head (linear by default) on a precomputed frozen representation
+    ``batch[key]["pooled"]``."""
 
-    def __init__(self, dim: int, out_dim: int, key: str, regression: bool = False) -> None:
+    def __init__(self, head: Head, key: str, regression: bool = False) -> None:
         super().__init__()
-        self.head = nn.Linear(dim, out_dim)
+        self.head = head
         self.key = key
         self.regression = regression
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from mmalign_tijepa.model import LinearProbe
+from mmalign_tijepa.model import Probe
 from tijepa_toys import toy_sets
 
 import mmalign
@@ -102,12 +102,13 @@ def test_bad_modality_choices_are_explained(toy_plugin, run_method, sets, messag
 
 
 def test_probe_is_linear_on_the_precomputed_representation():
-    probe = LinearProbe(4, 3, "ti-jepa")
+    head = mmalign.get_registry().create("head", "linear", in_dim=4, out_dim=3)
+    probe = Probe(head, "ti-jepa")
     batch = {"ti-jepa": {"pooled": torch.randn(5, 4)}}
     logits = probe(batch)["logits"]
     assert logits.shape == (5, 3)
-    assert torch.allclose(logits, batch["ti-jepa"]["pooled"] @ probe.head.weight.T
-                          + probe.head.bias)
+    linear = probe.head.linear
+    assert torch.allclose(logits, batch["ti-jepa"]["pooled"] @ linear.weight.T + linear.bias)
     assert sum(p.numel() for p in probe.parameters()) == 4 * 3 + 3
 
 

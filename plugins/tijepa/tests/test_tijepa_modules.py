@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from mmalign_tijepa.fusion import T2IConfig, T2ICrossAttention
+from mmalign_tijepa.fusion import T2IConfig, T2ICrossAttention, t2i_inputs
 from mmalign_tijepa.layers import sincos_2d
 from mmalign_tijepa.method import TIJEPA
 from mmalign_tijepa.model import TIJEPAModel
@@ -39,7 +39,8 @@ def _size_config(size: str) -> T2IConfig:
 @pytest.mark.parametrize("text_dim", [384, 768])
 def test_cross_attention_parameters_match_table_1(size, text_dim):
     with torch.device("meta"):  # counts without allocating 131M floats
-        module = T2ICrossAttention(_size_config(size), image_dim=1280, text_dim=text_dim)
+        cfg = _size_config(size)
+        module = T2ICrossAttention(cfg, t2i_inputs(cfg, 1280, text_dim))
     count = sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert count == EXACT[size][text_dim]
     # the README's per-row error against Table 1, to 0.1 % (medium with gte-base is -1.0 %)
@@ -123,10 +124,14 @@ def test_sincos_positions_are_distinct():
 
 
 def test_fusion_is_usable_on_its_own():
-    fusion = T2ICrossAttention(TINY_FUSION, image_dim=24, text_dim=20)
+    fusion = T2ICrossAttention(TINY_FUSION, t2i_inputs(TINY_FUSION, 24, 20))
     batch = tiny_batch()
     out = fusion({"image": batch["image"], "text": batch["text"]})
-    assert out["tokens"].shape == (4, 49, 32) and out["pooled"].shape == (4, 32)
+    assert out.tokens.shape == (4, 49, 32) and out.pooled.shape == (4, 32)
+    assert fusion.out_dim == 32
+    assert torch.allclose(out.pooled, out.tokens.mean(1), atol=1e-6)  # all patches real
+    assert T2ICrossAttention.requirements(TINY_FUSION) == {"image": ("tokens",),
+                                                           "text": ("tokens",)}
 
 
 def test_paper_mode_reencodes_visible_patches(toy_plugin):
