@@ -183,7 +183,7 @@ def probe_hostile_files(invoke, tmp: Path) -> dict:
         code_ran += marker.exists()
         marker.unlink(missing_ok=True)
     code, out = invoke(["run", "late-fusion", *TOY], home)  # a genuine run to resume
-    (run_dir,) = (home / "runs").iterdir()
+    (run_dir,) = [d for d in (home / "runs").iterdir() if (d / "metrics.json").exists()]
     torch.save({"model": _Evil(marker)}, run_dir / "stage-train.ckpt")
     counts[outcome(*invoke(["run", "late-fusion", "--resume", str(run_dir), "-q"], home),
                    True)] += 1

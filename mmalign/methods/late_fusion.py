@@ -47,6 +47,16 @@ EMBEDDED_ENCODERS = {
 }
 
 
+#: synth-mosi (text, audio, video): its precomputed audio/video sequences (the
+#: generator's AUDIO_DIM 16 and VISION_DIM 20) and the text tokens, so that a token
+#: fusion (tecafn-cross-sample) finds what it reads
+SYNTH_MOSI = {
+    "encoders.text.keep": None,
+    "encoders.audio": {"name": "audio-features", "config": {"dim": 16}},
+    "encoders.video": {"name": "video-features", "config": {"dim": 20}},
+}
+
+
 class LateFusionConfig(StrictModel):
     encoders: dict[str, EncoderRef] = Field(default_factory=lambda: dict(EMBEDDED_ENCODERS))
     fusion: FusionRef = Field(default_factory=lambda: FusionRef(name="concat"))
@@ -93,6 +103,7 @@ class LateFusion(Method):
     name = "late-fusion"
     default_task = "synth-sentiment"
     label_types = ("classification", "regression")
+    task_overrides = {"synth-mosi": SYNTH_MOSI}
 
     def check(self, config: Any, task: Task) -> None:
         """The fusion gets the features it needs, provides the ``pooled`` vector the
