@@ -176,6 +176,36 @@ def info(
         console.print(table)
 
 
+class ConfigFormat(StrEnum):
+    toml = "toml"
+    json = "json"
+
+
+@app.command("config")
+def config_command(
+    method: Annotated[str, typer.Argument(help="a registered method, e.g. late-fusion")],
+    size: Annotated[str | None, typer.Option(help="a size preset of the method")] = None,
+    task: Annotated[str | None, typer.Option(help="default: the method's embedded task")] = None,
+    sets: Annotated[list[str] | None, typer.Option(
+        "--set", help="override a config key: --set fusion.name=concat (repeatable)")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file of overrides")] = None,
+    fmt: Annotated[ConfigFormat, typer.Option(
+        "--format", "-f", help="toml (a valid --config file) or json")] = ConfigFormat.toml,
+) -> None:
+    """The resolved configuration: every swappable component with all its options."""
+    from mmalign import config_view
+    from mmalign.config import parse_sets
+
+    try:
+        view = config_view.resolved_config(_registry(), method, size, task,
+                                           parse_sets(sets or []), config)
+    except MMAlignError as exc:
+        _fail(exc)
+    text = config_view.render_json(view) if fmt == ConfigFormat.json else (
+        config_view.render_toml(view))
+    print(text, end="" if text.endswith("\n") else "\n")
+
+
 class BoardFormat(StrEnum):
     table = "table"
     markdown = "markdown"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -15,7 +15,9 @@ from rich.table import Table
 from mmalign.cli_errors import plain, print_error
 from mmalign.data import resolve_data_dir
 from mmalign.errors import ConfigError, DataError, MMAlignError
-from mmalign.interfaces import Task
+
+if TYPE_CHECKING:
+    from mmalign.interfaces import Task
 
 data_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()

@@ -23,7 +23,7 @@ from typing import Any
 
 from mmalign import paths, stats
 from mmalign.config import config_hash, flatten
-from mmalign.errors import ConfigError
+from mmalign.errors import ConfigError, RegistryError
 
 FORMATS = ("table", "markdown", "csv", "json")
 BLANK = "—"
@@ -218,7 +218,14 @@ class Board:
 
 
 def lower_is_better(metric: str) -> bool:
-    return metric in ("mae", "loss") or metric.endswith("loss")
+    """The direction the registered metric that returns ``metric`` declares (losses
+    are lower-is-better); a value no registered metric declares ranks high first."""
+    from mmalign.plugins import get_registry
+
+    try:
+        return get_registry().metric_direction(metric) == "min"
+    except RegistryError:
+        return False
 
 
 def parse_against(text: str) -> tuple[str, str | None]:

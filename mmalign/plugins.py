@@ -10,12 +10,13 @@ import importlib
 import os
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
 
 import pluggy
 
 from mmalign import hookspecs, watchdog
-from mmalign.errors import PluginError
+from mmalign.errors import MMAlignError, PluginError
 from mmalign.registry import Registry
 
 ENTRY_POINT_GROUP = "mmalign"
@@ -60,6 +61,20 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return sorted(seen.values(), key=lambda ep: (ep.name != "builtin", ep.name))
 
 
+_CORE_DIR = Path(__file__).resolve().parent
+
+
+def _raised_by_core(exc: BaseException) -> bool:
+    """Whether the innermost frame that raised ``exc`` is mmalign's own code (a plugin
+    package called ``mmalign_*`` is not)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_CORE_DIR)
+
+
 class PluginHost:
     """A pluggy manager plus the registry that its plugins filled."""
 
@@ -84,16 +99,24 @@ class PluginHost:
         self.plugins.append(
             PluginInfo(name, getattr(module, "__name__", repr(module)), distribution, version)
         )
-        impl = getattr(module, "mmalign_register", None)
-        if impl is not None:
+        impls = [
+            impl for impl in self.pm.hook.mmalign_register.get_hookimpls()
+            if impl.plugin_name == name
+        ]
+        if not impls and callable(getattr(module, "mmalign_register", None)):
+            self.pm.unregister(name=name)
+            raise PluginError(
+                f"Plugin '{name}' defines mmalign_register without @mmalign.hookimpl, so "
+                f"it would never run. Decorate it. To start without it, set {BLOCK_ENV}={name}."
+            )
+        view = self.registry.view(name, distribution)
+        for impl in impls:
             try:
                 with watchdog.time_limit(f"plugin '{name}' (mmalign_register)", _skip_hint(name)):
-                    impl(registry=self.registry.view(name, distribution))
-            except PluginError:
-                raise
+                    impl.function(registry=view)
             except (Exception, SystemExit) as exc:
-                if exc.__class__.__module__.split(".")[0] == "mmalign":
-                    raise
+                if isinstance(exc, MMAlignError) and _raised_by_core(exc):
+                    raise  # the registry's own messages already name the plugin
                 raise PluginError(
                     f"Plugin '{name}' failed while registering: {type(exc).__name__}: {exc}. "
                     f"To start without it, set {BLOCK_ENV}={name}."

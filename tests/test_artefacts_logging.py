@@ -21,7 +21,7 @@ def test_run_keeps_weights_predictions_history_and_plots(toy_plugin):
     result = mmalign.run("late-fusion", "toy-pairs", sets=SETS, loggers=["tensorboard"])
     run_dir = result.run_dir
     tensors = load_file(str(run_dir / "weights-train.safetensors"))
-    assert tensors["model.head.weight"].shape == (3, 32)  # 16 + 16 features -> 3 classes
+    assert tensors["model.head.linear.weight"].shape == (3, 32)  # 16 + 16 features, 3 classes
     assert not list(run_dir.glob("stage-*.ckpt"))  # resume checkpoints dropped
     preds = [json.loads(line) for line in (run_dir / "predictions-test.jsonl").open()]
     assert len(preds) == 36 and all(abs(sum(p["probabilities"]) - 1) < 1e-4 for p in preds)
@@ -57,7 +57,9 @@ def test_unknown_logger_is_an_error_before_work(toy_plugin):
     with pytest.raises(ConfigError, match="Unknown logger 'tensorbord'. Did you mean"):
         mmalign.run("late-fusion", "toy-pairs", sets=SETS, loggers=["tensorbord"])
     out = CliRunner().invoke(app, ["run", "late-fusion", "--task", "toy-pairs", "--logger",
-                                   "nope", "--set", "train.epochs=1"])
+                                   "nope", "--set", "train.epochs=1", "--set",
+                                   'encoders.a={name="toy-vector", config={seed=0}}', "--set",
+                                   'encoders.b={name="toy-vector", config={seed=1}}'])
     assert out.exit_code == 2 and "Unknown logger 'nope'" in out.output
 
 

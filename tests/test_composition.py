@@ -196,3 +196,11 @@ def test_regression_run_keeps_the_epoch_the_monitor_asks_for(toy_plugin, run_met
     expected = len(corr) - 1 if monitor == "last" else max(range(len(corr)), key=corr.__getitem__)
     assert info["best_epoch"] == expected
     assert result.metrics["validation"]["corr"] == pytest.approx(corr[expected], abs=1e-6)
+
+
+def test_leaderboard_bolds_in_each_metrics_own_direction(toy_plugin):
+    from mmalign.leaderboard import lower_is_better
+
+    assert lower_is_better("mae") and lower_is_better("loss") and lower_is_better("val_loss")
+    assert not lower_is_better("corr") and not lower_is_better("acc2_has0")
+    assert not lower_is_better("mean_r@10")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mmalign import plugins
-from mmalign.errors import PluginError
+from mmalign.errors import PluginError, RegistryError
 
 MINIMAL_PLUGIN = '''
 import mmalign
@@ -49,7 +49,8 @@ def site(tmp_path, monkeypatch, mmalign_home):
     path.mkdir()
     monkeypatch.syspath_prepend(str(path))
     yield path
-    ours = ("my_plugin", "broken", "dup", "typo", "local_plugin")
+    ours = ("my_plugin", "broken", "dup", "typo", "local_plugin", "undecorated", "renamed",
+            "mmalign_raiser")
     for name in [m for m in sys.modules if m.startswith(ours)]:
         del sys.modules[name]
 
@@ -118,4 +119,49 @@ def test_unpackaged_plugin_module_from_environment(site, monkeypatch):
     plugins.reset()
     monkeypatch.setenv("MMALIGN_PLUGINS", "no_such_plugin_module")
     with pytest.raises(PluginError, match="no_such_plugin_module.*MMALIGN_PLUGINS"):
+        plugins.get_host()
+
+
+def test_hook_without_hookimpl_is_refused_not_silently_skipped(site):
+    make_distribution(site, "undecorated_plugin", MINIMAL_PLUGIN.replace("@mmalign.hookimpl\n", ""))
+    with pytest.raises(PluginError, match="'undecorated_plugin' defines mmalign_register "
+                                          "without @mmalign.hookimpl"):
+        plugins.get_host()
+
+
+def test_hookimpl_with_specname_runs(site):
+    source = MINIMAL_PLUGIN.replace(
+        "@mmalign.hookimpl\ndef mmalign_register(registry):",
+        "@mmalign.hookimpl(specname='mmalign_register')\ndef add_everything(registry):")
+    make_distribution(site, "renamed_plugin", source)
+    entry = plugins.get_registry().entry("objective", "my-loss")
+    assert entry.plugin == "renamed_plugin"
+
+
+@pytest.mark.parametrize("raised", ["ValueError('bad width')",
+                                    "mmalign.errors.ConfigError('bad width')"])
+def test_errors_of_a_plugin_named_mmalign_something_name_the_plugin(site, raised):
+    make_distribution(site, "mmalign_raiser", f'''
+        import mmalign
+        import mmalign.errors
+
+        @mmalign.hookimpl
+        def mmalign_register(registry):
+            raise {raised}
+    ''', dist="mmalign-raiser")
+    with pytest.raises(PluginError, match="Plugin 'mmalign_raiser' failed while registering: "
+                                          ".*bad width.*MMALIGN_BLOCK_PLUGINS=mmalign_raiser"):
+        plugins.get_host()
+
+
+def test_core_errors_during_registration_pass_through_with_the_plugin_named(site):
+    make_distribution(site, "dup_kind", '''
+        import mmalign
+
+        @mmalign.hookimpl
+        def mmalign_register(registry):
+            registry.add("fusion", "not-a-fusion", dict)
+    ''')
+    with pytest.raises(RegistryError, match="fusion 'not-a-fusion' \\(plugin dup_kind\\) "
+                                            "must be a subclass of mmalign.Fusion"):
         plugins.get_host()

@@ -1,7 +1,8 @@
 """Every built-in encoder class by its registered name.
 
-The registry is filled from here (:mod:`mmalign.builtin.encoders`), and the video
-frame encoder looks its per-frame image encoder up here, so it needs no registry.
+The registry is filled from here (:mod:`mmalign.builtin.encoders`); the video frame
+encoder takes its per-frame image encoder from the registry, so a plugin's image
+encoder can encode video frames too.
 """
 
 from __future__ import annotations

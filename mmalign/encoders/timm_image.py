@@ -172,10 +172,6 @@ class TimmImageEncoder(EncoderBase):
     def preprocess(self, raw: Any) -> Tensor:
         return self.transform(load_image(raw))
 
-    def preprocess_image(self, image: Any) -> Tensor:
-        """The same transform on an in-memory image (video frames use this)."""
-        return self.transform(load_image(image))
-
     def collate(self, items: Sequence[Tensor]) -> Tensor:
         return torch.stack(list(items))
 

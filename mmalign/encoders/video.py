@@ -26,7 +26,7 @@ from mmalign.interfaces import Features, StrictModel
 class VideoFramesConfig(StrictModel):
     """Which image encoder sees the frames, and how many frames per clip."""
 
-    frame_encoder: str = Field("efficientnet-lite0", description="a built-in image encoder")
+    frame_encoder: str = Field("efficientnet-lite0", description="a registered image encoder")
     frame_encoder_config: dict[str, Any] = Field(default_factory=dict)
     num_frames: int = Field(8, ge=1, description="frames sampled evenly from each clip")
 
@@ -79,21 +79,26 @@ class VideoFramesEncoder(EncoderBase):
     modality = "video"
 
     def __init__(self, config: VideoFramesConfig | None = None) -> None:
-        super().__init__(config)
-        from mmalign.encoders.catalogue import ENCODERS
+        """The frame encoder is any registered image encoder (a plugin's too): its
+        ``preprocess`` gets one in-memory ``[H, W, 3]`` uint8 frame and returns a
+        fixed-shape tensor; its ``forward`` returns ``pooled`` features per frame."""
+        from mmalign.config import validate
+        from mmalign.plugins import get_registry
 
+        super().__init__(config)
         cfg: VideoFramesConfig = self.config
-        cls = ENCODERS.get(cfg.frame_encoder)
-        if cls is None or cls.modality != "image":
-            images = sorted(n for n, c in ENCODERS.items() if c.modality == "image")
+        registry = get_registry()
+        cls = registry.entry("encoder", cfg.frame_encoder, "video-frames frame_encoder").obj
+        if cls.modality != "image":
+            images = sorted(e.name for e in registry.list("encoder") if e.obj.modality == "image")
             raise ConfigError(
-                f"video-frames: frame_encoder '{cfg.frame_encoder}' is not a built-in image "
-                f"encoder; choose one of {', '.join(images)}"
+                f"video-frames: frame_encoder '{cfg.frame_encoder}' encodes "
+                f"'{cls.modality or 'any modality'}', not images; choose one of "
+                f"{', '.join(images)}"
             )
-        try:
-            frame_config = cls.Config(**cfg.frame_encoder_config)
-        except ValueError as exc:  # pydantic's ValidationError
-            raise ConfigError(f"video-frames: bad frame_encoder_config: {exc}") from None
+        frame_config = validate(cls.Config, cfg.frame_encoder_config,
+                                prefix="frame_encoder_config",
+                                component=f"encoder '{cfg.frame_encoder}'")
         self.frame_encoder = cls(frame_config)
 
     @property
@@ -101,10 +106,13 @@ class VideoFramesEncoder(EncoderBase):
         return self.frame_encoder.out_dim
 
     def weights_hash(self) -> str:
-        return self.frame_encoder.weights_hash()
+        frames = self.frame_encoder
+        return frames.weights_hash() if isinstance(frames, EncoderBase) else frames.fingerprint()
 
     def extra_settings(self) -> dict[str, Any]:
-        return {"frame_encoder_settings": self.frame_encoder.settings()}
+        frames = self.frame_encoder
+        settings = frames.settings() if isinstance(frames, EncoderBase) else frames.fingerprint()
+        return {"frame_encoder_settings": settings}
 
     def preprocess(self, raw: Any) -> Tensor:
         wanted = self.config.num_frames
@@ -120,7 +128,7 @@ class VideoFramesEncoder(EncoderBase):
             if array.shape[0] == 0:
                 raise DataError("video has no frames")
             frames = [array[i] for i in frame_indices(array.shape[0], wanted)]
-        return torch.stack([self.frame_encoder.preprocess_image(f) for f in frames])
+        return torch.stack([self.frame_encoder.preprocess(f) for f in frames])
 
     def collate(self, items: Sequence[Tensor]) -> dict[str, Tensor]:
         longest = max(len(x) for x in items)

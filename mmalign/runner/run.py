@@ -397,6 +397,157 @@ def _stage_task(
     return make_task(registry, stage.fallback_task, config, None), notice
 
 
+@dataclass
+class RunContext:
+    """What every stage step of one run shares."""
+
+    req: RunRequest
+    run_cfg: RunConfig
+    cfg: Any
+    run_dir: Path
+    device: torch.device
+    dist: distributed.Dist
+    registry: Any
+
+
+@dataclass
+class PreparedStage:
+    """One stage ready to train: its task, encoders, features and built components."""
+
+    spec: StageSpec
+    index: int
+    task: Task
+    notice: str | None
+    encoders: dict[str, Encoder]
+    model: nn.Module
+    objective: Objective
+    #: per split; ``None`` when prepared without data (``mmalign info``)
+    fsets: dict[str, FeatureSet] | None
+    data_info: dict[str, Any]
+
+    def info(self) -> dict[str, Any]:
+        """The stage's record before training: task, data, skips, notice."""
+        out: dict[str, Any] = {"task": self.task.name, **self.data_info}
+        if self.fsets is not None:
+            out["skipped"] = {s: fs.skipped for s, fs in self.fsets.items()}
+        if self.notice:
+            out["notice"] = self.notice
+        return out
+
+
+def prepare_stage(
+    run: RunContext,
+    index: int,
+    stage: StageSpec,
+    main_task: Task,
+    previous: dict[str, nn.Module],
+    load_data: bool = True,
+) -> PreparedStage:
+    """The stage's task (or its stand-in), encoders, features with ``keep`` applied,
+    then its model and objective (seeded per stage) and any precomputed features."""
+    task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task)
+    ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device)
+    fsets: dict[str, FeatureSet] | None = None
+    data_info: dict[str, Any] = {}
+    if load_data:
+        refs = stage.encoders or getattr(run.cfg, "encoders", {})
+        cached = {m: refs[m].cache for m in encoders}
+        inputs = {m: refs[m].inputs for m in encoders}
+        options = data_options(run.run_cfg.method_config.get("data", {}))
+        fsets, data_info = load_features(
+            task, encoders, cached, run.req.use_cache, run.device, run.req.quiet, inputs,
+            options, run.dist
+        )
+        for fs in fsets.values():
+            fs.keep_only({m: refs[m].keep for m in encoders if refs[m].keep is not None})
+    torch.manual_seed(run.run_cfg.seed + index)
+    model, objective = stage.build(ctx)
+    if fsets is not None and stage.precompute is not None:
+        with autocast(run.device):
+            for fs in fsets.values():
+                derive_features(fs, stage.precompute, stage.train.eval_batch_size, run.device)
+    return PreparedStage(stage, index, task, notice, encoders, model, objective, fsets,
+                         data_info)
+
+
+def fit_or_reuse(
+    run: RunContext, prepared: PreparedStage, progress: Any, loggers: list[Any]
+) -> tuple[dict[str, Any], int | None]:
+    """Train the stage, or load it from the stage store when it is reusable and stored;
+    returns what to record about it and its optimizer step count."""
+    stage, model, objective = prepared.spec, prepared.model, prepared.objective
+    assert prepared.fsets is not None
+    dist = run.dist
+    stored = (
+        _stage_store_path(run.run_cfg.method, stage, prepared.task,
+                          prepared.data_info.get("data_key", ""))
+        if stage.reusable else None
+    )
+    if stored is not None and stored.exists():
+        blob = checkpoint.load(stored)
+        model.load_state_dict(blob["model"])
+        objective.load_state_dict(blob["objective"])
+        return {"reused": str(stored), "history": blob.get("history", [])}, blob.get("steps")
+    state = train_stage(
+        stage=stage,
+        task=prepared.task,
+        model=model,
+        objective=objective,
+        train_fs=prepared.fsets["train"],
+        val_fs=prepared.fsets["validation"],
+        ckpt_path=run.run_dir / f"stage-{stage.name}.ckpt",
+        seed=run.run_cfg.seed,
+        device=run.device,
+        dist=dist,
+        progress=progress,
+        on_epoch=live.EpochLog(run.run_dir, stage.name, loggers, run.req.quiet,
+                               stage.train.epochs) if dist.main else None,
+    )
+    if stored is not None and dist.main:
+        checkpoint.save(
+            stored,
+            {
+                "model": model.state_dict(),
+                "objective": objective.state_dict(),
+                "history": state.history,
+                "steps": state.step,
+            },
+        )
+    info = {
+        "history": state.history,
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
+        "stopped_early": state.stopped_early,
+    }
+    return info, state.step
+
+
+def evaluate_stage(run: RunContext, prepared: PreparedStage, last: bool) -> dict[str, Any]:
+    """Test metrics of a stage (and validation ones for the last stage): the task's own
+    evaluation, or the objective's mean test loss for an unlabelled task."""
+    stage, task, fsets = prepared.spec, prepared.task, prepared.fsets
+    assert fsets is not None
+    if task.label_type == "none":
+        batches = partial(
+            stage.loader or default_loader,
+            fsets["test"],
+            stage.train.eval_batch_size,
+            torch.Generator().manual_seed(run.run_cfg.seed),
+            0,
+            False,
+        )
+        loss = mean_loss(prepared.model, prepared.objective, batches, run.device)
+        return {f"{stage.name}/test": {"loss": loss}}
+    if not stage.evaluate:
+        return {}
+    return {
+        split if last else f"{stage.name}/{split}": evaluate_split(
+            task, prepared.model, fsets[split], stage.train.eval_batch_size, run.device
+        )
+        for split in (("validation", "test") if last else ("test",))
+    }
+
+
 def _train_all(
     req: RunRequest,
     method: Method,
@@ -407,8 +558,8 @@ def _train_all(
     dist: distributed.Dist,
 ) -> tuple[dict[str, dict[str, float]], dict[str, Any], dict[str, Any], int]:
     registry = get_host().registry
-    task_sets = run_cfg.method_config["task"]
-    main_task = make_task(registry, run_cfg.task, task_sets, req.data_dir)
+    run = RunContext(req, run_cfg, cfg, run_dir, device, dist, registry)
+    main_task = make_task(registry, run_cfg.task, run_cfg.method_config["task"], req.data_dir)
     stages = method.stages(cfg, main_task)
     previous: dict[str, nn.Module] = {}
     metrics: dict[str, dict[str, float]] = {}
@@ -421,109 +572,35 @@ def _train_all(
     with make_progress(req.quiet or not dist.main) as progress:
         for index, stage in enumerate(stages):
             last = index == len(stages) - 1
-            task, notice = _stage_task(registry, stage, main_task, run_cfg.task)
-            ctx, encoders = stage_context(stage, task, cfg, previous, device)
-            refs = stage.encoders or getattr(cfg, "encoders", {})
-            cached = {m: refs[m].cache for m in encoders}
-            inputs = {m: refs[m].inputs for m in encoders}
-            options = data_options(run_cfg.method_config.get("data", {}))
-            fsets, data_info = load_features(
-                task, encoders, cached, req.use_cache, device, req.quiet, inputs, options, dist
-            )
+            prepared = prepare_stage(run, index, stage, main_task, previous)
+            assert prepared.fsets is not None
+            fsets, task = prepared.fsets, prepared.task
             skipped += sum(fs.skipped for fs in fsets.values())
-            for fs in fsets.values():
-                fs.keep_only({m: refs[m].keep for m in encoders if refs[m].keep is not None})
-            torch.manual_seed(run_cfg.seed + index)
-            model, objective = stage.build(ctx)
-            params[stage.name] = component_parameters(model, encoders, objective)
-            if stage.precompute is not None:
-                with autocast(device):
-                    for fs in fsets.values():
-                        derive_features(fs, stage.precompute, stage.train.eval_batch_size, device)
-            stage_info: dict[str, Any] = {
-                "task": task.name,
-                **data_info,
-                "skipped": {s: fs.skipped for s, fs in fsets.items()},
-            }
-            if notice:
-                stage_info["notice"] = notice
-                extra.setdefault("notices", []).append(notice)
-            stored = (
-                _stage_store_path(run_cfg.method, stage, task, data_info.get("data_key", ""))
-                if stage.reusable else None
+            params[stage.name] = component_parameters(
+                prepared.model, prepared.encoders, prepared.objective
             )
-            if stored is not None and stored.exists():
-                blob = checkpoint.load(stored)
-                model.load_state_dict(blob["model"])
-                objective.load_state_dict(blob["objective"])
-                stage_info.update(reused=str(stored), history=blob.get("history", []))
-                steps = blob.get("steps")
-            else:
-                state = train_stage(
-                    stage=stage,
-                    task=task,
-                    model=model,
-                    objective=objective,
-                    train_fs=fsets["train"],
-                    val_fs=fsets["validation"],
-                    ckpt_path=run_dir / f"stage-{stage.name}.ckpt",
-                    seed=run_cfg.seed,
-                    device=device,
-                    dist=dist,
-                    progress=progress,
-                    on_epoch=live.EpochLog(run_dir, stage.name, loggers, req.quiet,
-                                           stage.train.epochs) if dist.main else None,
-                )
-                stage_info.update(
-                    history=state.history,
-                    best_epoch=state.best_epoch,
-                    epochs_run=state.epoch,
-                    stopped_early=state.stopped_early,
-                )
-                steps = state.step
-                if stored is not None and dist.main:
-                    checkpoint.save(
-                        stored,
-                        {
-                            "model": model.state_dict(),
-                            "objective": objective.state_dict(),
-                            "history": state.history,
-                            "steps": state.step,
-                        },
-                    )
+            stage_info = prepared.info()
+            if prepared.notice:
+                extra.setdefault("notices", []).append(prepared.notice)
+            fitted, steps = fit_or_reuse(run, prepared, progress, loggers)
+            stage_info.update(fitted)
             stage_info["provenance"] = provenance.stage_record(
-                task, encoders, {s: len(fs) for s, fs in fsets.items()},
-                stage.task if notice else None, steps)
+                task, prepared.encoders, {s: len(fs) for s, fs in fsets.items()},
+                stage.task if prepared.notice else None, steps)
             if dist.main:
-                report = objective.report(
-                    model=model, features=fsets, task=task, run_dir=run_dir, device=device
+                report = prepared.objective.report(
+                    model=prepared.model, features=fsets, task=task, run_dir=run_dir,
+                    device=device
                 )
                 if report is not None:
                     stage_info["report"] = report
             extra["stages"][stage.name] = stage_info
-            previous[stage.name] = model
+            previous[stage.name] = prepared.model
             if not dist.main:
                 continue
-            if task.label_type == "none":
-                batches = partial(
-                    stage.loader or default_loader,
-                    fsets["test"],
-                    stage.train.eval_batch_size,
-                    torch.Generator().manual_seed(run_cfg.seed),
-                    0,
-                    False,
-                )
-                metrics[f"{stage.name}/test"] = {
-                    "loss": mean_loss(model, objective, batches, device)
-                }
-            elif stage.evaluate:
-                for split in ("validation", "test") if last else ("test",):
-                    name = split if last else f"{stage.name}/{split}"
-                    metrics[name] = evaluate_split(
-                        task, model, fsets[split], stage.train.eval_batch_size, device
-                    )
-            artefacts.keep_stage(run_dir, stage, task, model, objective, fsets, stage_info,
-                                 last, device, metrics.get("test", {}))
+            metrics.update(evaluate_stage(run, prepared, last))
+            artefacts.keep_stage(run_dir, stage, task, prepared.model, prepared.objective,
+                                 fsets, stage_info, last, device, metrics.get("test", {}))
     for logger in loggers:
         logger.close()
     return metrics, params, extra, skipped

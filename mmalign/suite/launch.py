@@ -74,13 +74,15 @@ class Planner:
         self.suite, self.db, self.data_dir = suite, db, data_dir
         self._train_sizes: dict[str, int] = {}
 
-    def request(self, cell: Cell) -> Any:
+    def request(self, cell: Cell, budget: bool = True) -> Any:
+        """The cell's run request; ``budget=False`` leaves the epochs as written (the
+        step budget needs each task's training split, which may have to be generated)."""
         from mmalign.runner import RunRequest
 
         req = RunRequest(method=cell.method, task=cell.task, size=cell.size, seed=cell.seed,
                          sets=dict(cell.sets), data_dir=self.data_dir, quiet=True,
                          results_db=self.db)
-        if self.suite.budget_steps is not None:
+        if budget and self.suite.budget_steps is not None:
             req = self._with_budget(req)
         return req
 

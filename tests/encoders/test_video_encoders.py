@@ -11,7 +11,8 @@ import torch
 
 from mmalign.encoders.sequences import FeatureSequenceConfig, VideoFeaturesEncoder
 from mmalign.encoders.video import VideoFramesConfig, VideoFramesEncoder, frame_indices
-from mmalign.errors import ConfigError, DataError
+from mmalign.errors import ConfigError, DataError, RegistryError
+from mmalign.interfaces import Encoder
 
 FRAME_ENCODER = {
     "frame_encoder": "timm",
@@ -96,3 +97,34 @@ def test_video_features_pass_through() -> None:
     enc = VideoFeaturesEncoder(FeatureSequenceConfig(dim=3))
     feats = enc(enc.collate([enc.preprocess(np.ones((2, 3), dtype=np.float32))]))
     assert enc.modality == "video" and feats["tokens"].shape == (1, 2, 3)
+
+
+class MeanColourEncoder(Encoder):
+    """A third-party image encoder: the mean colour of a frame (no weights)."""
+
+    modality = "image"
+
+    @property
+    def out_dim(self) -> int:
+        return 3
+
+    def preprocess(self, raw):
+        return torch.as_tensor(np.asarray(raw, dtype=np.float32)).mean((0, 1)) / 255
+
+    def forward(self, inputs):
+        return {"pooled": inputs}
+
+    def fingerprint(self) -> str:
+        return "mean-colour"
+
+
+def test_a_plugins_image_encoder_encodes_video_frames(toy_plugin) -> None:
+    toy_plugin.add("encoder", "mean-colour", MeanColourEncoder)
+    enc = VideoFramesEncoder(VideoFramesConfig(num_frames=2, frame_encoder="mean-colour"))
+    frames = np.stack([np.full((4, 4, 3), v, dtype=np.uint8) for v in (0, 51, 255)])
+    feats = enc(enc.collate([enc.preprocess(frames)]))
+    # two of three frames, spread evenly: the first and the last
+    assert torch.allclose(feats["tokens"][0], torch.tensor([[0.0] * 3, [1.0] * 3]))
+    assert torch.allclose(feats["pooled"][0], torch.full((3,), 0.5))
+    with pytest.raises(RegistryError, match="No encoder named 'mean-colur'.*'mean-colour'"):
+        VideoFramesEncoder(VideoFramesConfig(frame_encoder="mean-colur"))
