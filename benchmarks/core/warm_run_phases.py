@@ -1,7 +1,7 @@
 """Where a warm-cache ``mmalign run late-fusion`` spends its time, phase by phase.
 
     python benchmarks/core/warm_run_phases.py [--source DIR] [--repeats 3]
-        [--label after] [--record benchmarks/core/results/warm_run_phases.jsonl]
+        [--label after] [--home DIR] [--record benchmarks/core/results/warm_run_phases.jsonl]
 
 Each repeat is a fresh process (after one cold run that fills the cache) that times:
 start-up (interpreter start to the runner imported), task load (``Task.load``),
@@ -66,8 +66,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--label", default="this checkout")
     parser.add_argument("--record", type=Path)
+    parser.add_argument("--home", type=Path, help="reuse this MMALIGN_HOME (e.g. to time "
+                        "the first run after an upgrade, which migrates the old cache)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = str(args.home or tmp)
         env = {**os.environ, "MMALIGN_HOME": home, "HF_HUB_OFFLINE": "1",
                "TRANSFORMERS_OFFLINE": "1"}
         if args.source:
