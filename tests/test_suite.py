@@ -42,7 +42,7 @@ dropout = 0.3
 @pytest.fixture
 def toy_env(mmalign_home, monkeypatch):
     """Toy components in this process and in every worker process."""
-    monkeypatch.setenv("MMALIGN_PLUGINS", "mmalign.testing")
+    monkeypatch.setenv("MMALIGN_PLUGINS", "mmalign.toys")
     plugins.reset()
     yield mmalign_home
     plugins.reset()

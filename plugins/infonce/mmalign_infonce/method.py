@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from torch import nn
 
-from mmalign.compat import check_fusion, check_objective, fusions_providing
+from mmalign.compat import check_fusion, check_objective, fusions_providing, offered_keys
 from mmalign.errors import ConfigError, MMAlignError
 from mmalign.interfaces import (
     Batch,
@@ -26,7 +26,6 @@ from mmalign.interfaces import (
     TrainConfig,
 )
 from mmalign.plugins import get_registry
-from mmalign.runner.compose import offered_keys
 from mmalign_infonce.sampling import RoundRobin, Strategy, make_loader
 
 #: frozen embedded backbones (audio-mel has no published weights: frozen random features)

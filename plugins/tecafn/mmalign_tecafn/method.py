@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from torch import nn
 
-from mmalign.compat import check_fusion, check_objective, fusions_providing
+from mmalign.compat import check_fusion, check_objective, fusions_providing, offered_keys
 from mmalign.errors import ConfigError
 from mmalign.interfaces import (
     BuildContext,
@@ -31,7 +31,6 @@ from mmalign.interfaces import (
     TrainConfig,
 )
 from mmalign.plugins import get_registry
-from mmalign.runner.compose import offered_keys
 from mmalign.runner.optim import LR_ATTRIBUTE
 from mmalign_tecafn.fusion import CrossSampleFusion, FusionConfig, as_list, xavier_init
 from mmalign_tecafn.model import AUX_KEY, TeCaFNModel
