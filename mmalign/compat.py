@@ -18,6 +18,20 @@ from mmalign.errors import ConfigError
 from mmalign.registry import Registry
 
 
+def offered_keys(
+    registry: Registry, refs: Mapping[str, Any], modalities: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """Feature keys per modality from the encoder *classes* and ``keep`` (no weights
+    are loaded), for checking a fusion when the run is resolved."""
+    out = {}
+    for modality, ref in refs.items():
+        if modality not in modalities:
+            continue
+        provides = registry.get("encoder", ref.name).provides
+        out[modality] = tuple(k for k in provides if ref.keep is None or k in ref.keep)
+    return out
+
+
 def default_outputs(cls: Any) -> tuple[str, ...]:
     """A fusion class's outputs under its default config."""
     try:

@@ -74,6 +74,8 @@ def load_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {path} does not exist") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"Config file {path} is not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise ConfigError(f"Config file {path} nests too deeply to be a config") from None
     except OSError as exc:
         raise ConfigError(f"Config file {path} cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -15,8 +15,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 from torch import Tensor
+
+
+def accuracy_score(y_true: Any, y_pred: Any) -> float:
+    """scikit-learn's, imported on first use so that importing this module is cheap."""
+    from sklearn.metrics import accuracy_score as score
+
+    return float(score(y_true, y_pred))
+
+
+def f1_score(y_true: Any, y_pred: Any, **kwargs: Any) -> float:
+    """scikit-learn's F1, imported on first use."""
+    from sklearn.metrics import f1_score as score
+
+    return float(score(y_true, y_pred, **kwargs))
 
 
 def _np(x: Any) -> np.ndarray:

@@ -35,9 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 TOY_CLI = str(ROOT / "tests" / "toy_cli.py")
-TOY = ["--task", "toy-pairs", "-q", "--set", "task.samples=60", "--set", "train.epochs=1",
-       "--set", 'encoders.a={name="toy-vector", config={seed=0}}',
-       "--set", 'encoders.b={name="toy-vector", config={seed=1}}']
+TOY_ENCODERS = ["--set", 'encoders.a={name="toy-vector", config={seed=0}}',
+                "--set", 'encoders.b={name="toy-vector", config={seed=1}}']
+#: for config files: no --set of train.epochs, which would override the file's own value
+TOY_FILE = ["--task", "toy-pairs", "-q", "--set", "task.samples=60", *TOY_ENCODERS]
+TOY = [*TOY_FILE[:5], "--set", "train.epochs=1", *TOY_ENCODERS]
 
 
 def _setup() -> object:
@@ -130,7 +132,7 @@ def probe_config_files(invoke, tmp: Path) -> dict:
     for name, body in CONFIG_FILES.items():
         path = tmp / f"{name}.toml"
         path.write_bytes(body)
-        counts[outcome(*invoke(["run", "late-fusion", *TOY, "--config", str(path)], home),
+        counts[outcome(*invoke(["run", "late-fusion", *TOY_FILE, "--config", str(path)], home),
                        True)] += 1
     return {"cases": len(CONFIG_FILES), **counts, "nonsense_rows": _rows(home)}
 
@@ -181,7 +183,7 @@ def probe_hostile_files(invoke, tmp: Path) -> dict:
         code_ran += marker.exists()
         marker.unlink(missing_ok=True)
     code, out = invoke(["run", "late-fusion", *TOY], home)  # a genuine run to resume
-    (run_dir,) = (home / "runs").iterdir()
+    (run_dir,) = [d for d in (home / "runs").iterdir() if (d / "metrics.json").exists()]
     torch.save({"model": _Evil(marker)}, run_dir / "stage-train.ckpt")
     counts[outcome(*invoke(["run", "late-fusion", "--resume", str(run_dir), "-q"], home),
                    True)] += 1
@@ -327,8 +329,9 @@ def probe_concurrency_and_signals(tmp: Path, n: int = 4) -> dict:
     counts: Counter = Counter(
         "correct" if p.returncode == 0 else "traceback" if "Traceback" in e else "clean"
         for p, e in zip(procs, errs, strict=True))
-    long_run = [*TOY[:-6], "--set", "train.epochs=400", "--set", "task.samples=1200",
-                "--set", "train.batch_size=8", "--set", "train.patience=1000", *TOY[-4:]]
+    long_run = ["--task", "toy-pairs", "-q", "--set", "train.epochs=400", "--set",
+                "task.samples=1200", "--set", "train.batch_size=8", "--set",
+                "train.patience=1000", *TOY_ENCODERS]
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
         shome = tmp / f"sig{int(sig)}"
         senv = {**env, "MMALIGN_HOME": str(shome)}
@@ -365,6 +368,8 @@ def main() -> None:
             (tmp / name.split()[0]).mkdir(exist_ok=True)
             results[name] = probe(invoke, tmp / name.split()[0])
             print(name, results[name], flush=True)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n")  # partial results too
         results["plugin faults"] = probe_plugins(tmp)
         print("plugin faults", results["plugin faults"], flush=True)
         results["concurrency and signals"] = probe_concurrency_and_signals(tmp)

@@ -1,15 +1,15 @@
 """Where a warm-cache ``mmalign run late-fusion`` spends its time, phase by phase.
 
-    python benchmarks/core/warm_run_phases.py [--source DIR] [--repeats 3]
-        [--label after] [--record benchmarks/core/results/warm_run_phases.jsonl]
+    python benchmarks/core/warm_run_phases.py [--repeats 3]
+        [--label after] [--home DIR] [--record benchmarks/core/results/warm_run_phases.jsonl]
 
 Each repeat is a fresh process (after one cold run that fills the cache) that times:
 start-up (interpreter start to the runner imported), task load (``Task.load``),
 encoder build (``stage_context``), features (``load_features`` less the task load:
 reading the cache or store), training (``train_stage``), evaluation
-(``evaluate_split``) and the rest. ``--source`` runs another checkout of mmalign (a
-``git worktree`` of an older commit) with this environment, to compare before and
-after. Prints one JSON line of median seconds per phase.
+(``evaluate_split``) and the rest. To compare before and after, run it from an
+environment of each checkout (an editable install wins over ``PYTHONPATH``). Prints
+one JSON line of median seconds per phase.
 """
 
 from __future__ import annotations
@@ -62,16 +62,16 @@ print(json.dumps(spent))
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--source", type=Path, help="another mmalign checkout to time")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--label", default="this checkout")
     parser.add_argument("--record", type=Path)
+    parser.add_argument("--home", type=Path, help="reuse this MMALIGN_HOME (e.g. to time "
+                        "the first run after an upgrade, which migrates the old cache)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = str(args.home or tmp)
         env = {**os.environ, "MMALIGN_HOME": home, "HF_HUB_OFFLINE": "1",
                "TRANSFORMERS_OFFLINE": "1"}
-        if args.source:
-            env["PYTHONPATH"] = str(args.source.resolve())
         runs = []
         for i in range(args.repeats + 1):  # the first run is cold: it fills the cache
             out = subprocess.run([sys.executable, "-c", PROBE, repr(time.time()), str(i)],

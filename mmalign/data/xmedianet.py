@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from mmalign import metrics
 from mmalign.data.base import DataTask
 from mmalign.data.media import media_error
 from mmalign.data.report import Report
@@ -175,6 +174,8 @@ def read_xmedianet(
 
 def retrieval_evaluate(outputs: Outputs, labels: Any) -> dict[str, float]:
     """Recall@k for every ordered modality pair and against "any" (category hits)."""
+    from mmalign import metrics
+
     embeddings = outputs["embeddings"]
     if not isinstance(labels, dict):
         labels = dict.fromkeys(embeddings, torch.as_tensor(labels))

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import Field
 from torch import nn
 
-from mmalign.compat import check_fusion, check_objective, fusions_providing
+from mmalign.compat import check_fusion, check_objective, fusions_providing, offered_keys
 from mmalign.errors import ConfigError
 from mmalign.interfaces import (
     Batch,
@@ -40,11 +40,20 @@ from mmalign.interfaces import (
     TrainConfig,
 )
 from mmalign.plugins import get_registry
-from mmalign.runner.compose import offered_keys
 
 EMBEDDED_ENCODERS = {
     "text": EncoderRef(name="minilm-l6", keep=["pooled"]),
     "image": EncoderRef(name="efficientnet-lite0", keep=["pooled"]),
+}
+
+
+#: synth-mosi (text, audio, video): its precomputed audio/video sequences (the
+#: generator's AUDIO_DIM 16 and VISION_DIM 20) and the text tokens, so that a token
+#: fusion (tecafn-cross-sample) finds what it reads
+SYNTH_MOSI = {
+    "encoders.text.keep": None,
+    "encoders.audio": {"name": "audio-features", "config": {"dim": 16}},
+    "encoders.video": {"name": "video-features", "config": {"dim": 20}},
 }
 
 
@@ -94,6 +103,7 @@ class LateFusion(Method):
     name = "late-fusion"
     default_task = "synth-sentiment"
     label_types = ("classification", "regression")
+    task_overrides = {"synth-mosi": SYNTH_MOSI}
 
     def check(self, config: Any, task: Task) -> None:
         """The fusion gets the features it needs, provides the ``pooled`` vector the

@@ -70,20 +70,6 @@ def feature_specs(
     return {m: e.feature_spec(refs[m].keep) for m, e in encoders.items()}
 
 
-def offered_keys(
-    registry: Registry, refs: dict[str, EncoderRef], modalities: tuple[str, ...]
-) -> dict[str, tuple[str, ...]]:
-    """Feature keys per modality from the encoder *classes* and ``keep`` (no weights
-    are loaded), for checking a fusion when the run is resolved."""
-    out = {}
-    for modality, ref in refs.items():
-        if modality not in modalities:
-            continue
-        provides = registry.get("encoder", ref.name).provides
-        out[modality] = tuple(k for k in provides if ref.keep is None or k in ref.keep)
-    return out
-
-
 def component_refs(value: Any, path: str = "") -> Iterator[tuple[str, ComponentRef]]:
     """Every :class:`ComponentRef` that names a registry kind inside ``value``, with its
     dotted path in the config (``fusion``, ``encoders.text``)."""

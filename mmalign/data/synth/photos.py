@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from functools import cache
+from importlib.util import find_spec
 from pathlib import Path
 
-import matplotlib
-import skimage
 from PIL import Image
 
-_SKIMAGE = Path(skimage.__file__).parent / "data"
-_MPL = Path(matplotlib.get_data_path()) / "sample_data"
+
+def _package_dir(name: str) -> Path:
+    """Where an installed package lives, found without importing it (importing
+    matplotlib or scikit-image would cost every ``mmalign list`` a second)."""
+    spec = find_spec(name)
+    origin = spec.origin if spec is not None else None
+    return Path(origin).parent if origin else Path("/nonexistent") / name
+
+
+_SKIMAGE = _package_dir("skimage") / "data"
+_MPL = _package_dir("matplotlib") / "mpl-data" / "sample_data"
 
 #: file -> short caption of what the photo shows
 PHOTOS: dict[Path, str] = {

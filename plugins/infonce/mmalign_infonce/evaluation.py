@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmalign.features import move
 from mmalign.metrics import retrieval_tables
 
 KS = (1, 5, 10)
@@ -93,8 +94,23 @@ def pair_mean(metrics: dict[str, float], modalities: Sequence[str], k: int = 10)
 def embed_split(
     model: nn.Module, fs: Any, device: torch.device, batch_size: int = 256
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """Embeddings and labels of every modality of a split, one modality per batch."""
+    """Embeddings and labels of every modality of a split.
+
+    Category-aligned data (one modality per sample) is embedded one modality per
+    batch; paired data (every sample has every modality, as when the loss is a term
+    of another method's objective) in whole batches, since a fusion may need every
+    modality at once.
+    """
     model.eval()
+    if fs.paired:
+        parts: dict[str, list[Tensor]] = {m: [] for m in fs.modalities}
+        for start in range(0, len(fs), batch_size):
+            positions = torch.arange(start, min(start + batch_size, len(fs)))
+            batch = move(fs.batch(positions), device)
+            for m, e in model(batch)["embeddings"].items():
+                parts[m].append(e.float().cpu())
+        embeddings = {m: torch.cat(p) for m, p in parts.items() if p}
+        return embeddings, {m: fs.labels for m in embeddings}
     embeddings, labels = {}, {}
     for m, data in fs.modalities.items():
         chunks = []

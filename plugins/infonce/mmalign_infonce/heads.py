@@ -1,16 +1,20 @@
 """The trainable part of the model: one projection head per modality (Section III-B).
 
 Each frozen backbone's pooled feature goes through its own head into the shared
-256-d space; the heads together are the late fusion, so they are registered as a
-``fusion`` any method can reuse.
+256-d space; the heads together are the late fusion, registered as the fusion
+``projection-heads`` that any method can build by name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmalign.interfaces import Features, FeatureSpec, Fusion, StrictModel
+from mmalign.errors import ConfigError
+from mmalign.interfaces import Features, FeatureSpec, Fusion, FusionOutput, StrictModel
 
 
 class ProjectionHead(nn.Module):
@@ -42,33 +46,48 @@ class ProjectionHeadsConfig(StrictModel):
 
 
 class ProjectionHeads(Fusion):
-    """One :class:`ProjectionHead` per modality; outputs unit-length embeddings.
+    """One :class:`ProjectionHead` per modality; unit-length ``embeddings`` out.
 
     ``forward`` embeds whichever modalities the batch holds, so a batch with a
     single modality (retrieval evaluation) or a pair (round-robin) works alike.
+    ``pooled`` is the mean of the embeddings present (width ``embed_dim``), so a
+    classification head can sit on the same heads (late-fusion + InfoNCE).
     """
 
     Config = ProjectionHeadsConfig
+    requires = {"*": ("pooled",)}
+    provides = ("embeddings", "pooled")
 
     def __init__(
-        self, config: ProjectionHeadsConfig | None = None, *, dims: dict[str, int]
+        self, config: ProjectionHeadsConfig | None, inputs: Mapping[str, FeatureSpec]
     ) -> None:
-        super().__init__(config, {m: FeatureSpec(pooled=d) for m, d in dims.items()})
-        cfg = self.config
+        super().__init__(config, inputs)
+        cfg: ProjectionHeadsConfig = self.config
+        missing = [m for m, spec in inputs.items() if spec.pooled is None]
+        if missing or not inputs:
+            raise ConfigError(
+                "fusion 'projection-heads' needs 'pooled' features of every modality; "
+                f"{', '.join(missing) or 'no modality'} has none"
+            )
         self.heads = nn.ModuleDict(
             {
-                m: ProjectionHead(d, cfg.embed_dim, cfg.dropout, cfg.layer_norm)
-                for m, d in dims.items()
+                m: ProjectionHead(int(spec.pooled), cfg.embed_dim, cfg.dropout, cfg.layer_norm)
+                for m, spec in inputs.items()
+                if spec.pooled is not None
             }
         )
+        self.out_dim = cfg.embed_dim
+        self.embed_dim = cfg.embed_dim
 
     @property
     def modalities(self) -> list[str]:
         return list(self.heads)
 
-    def forward(self, features: dict[str, Features]) -> dict[str, Tensor]:
-        return {
+    def forward(self, features: dict[str, Features]) -> FusionOutput:
+        embeddings = {
             m: F.normalize(head(features[m]["pooled"].float()), dim=-1)
             for m, head in self.heads.items()
             if m in features
         }
+        pooled = torch.stack(list(embeddings.values())).mean(0) if embeddings else None
+        return FusionOutput(pooled=pooled, embeddings=embeddings)

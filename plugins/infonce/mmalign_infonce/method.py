@@ -1,4 +1,5 @@
-"""The method recipe: frozen backbones, projection heads, n-modal InfoNCE, a strategy."""
+"""The method recipe: frozen backbones, a fusion exposing per-modality embeddings (the
+paper's projection heads), an alignment objective (n-modal InfoNCE), a strategy."""
 
 from __future__ import annotations
 
@@ -7,21 +8,24 @@ from typing import Any
 from pydantic import Field, field_validator
 from torch import nn
 
-from mmalign.errors import MMAlignError
+from mmalign.compat import check_fusion, check_objective, fusions_providing, offered_keys
+from mmalign.errors import ConfigError, MMAlignError
 from mmalign.interfaces import (
     Batch,
     BuildContext,
     EncoderRef,
+    Fusion,
+    FusionRef,
     Method,
     Objective,
+    ObjectiveRef,
     Outputs,
     StageSpec,
     StrictModel,
     Task,
     TrainConfig,
 )
-from mmalign_infonce.heads import ProjectionHeads, ProjectionHeadsConfig
-from mmalign_infonce.objective import NModalInfoNCE, NModalInfoNCEConfig
+from mmalign.plugins import get_registry
 from mmalign_infonce.sampling import RoundRobin, Strategy, make_loader
 
 #: frozen embedded backbones (audio-mel has no published weights: frozen random features)
@@ -32,15 +36,11 @@ EMBEDDED_ENCODERS = {
     "video": EncoderRef(name="video-frames"),
 }
 
-
-EVENTS_VIDEO_ENCODER = {
-    "name": "video-frames",
-    "config": {
-        "frame_encoder": "timm",
-        "frame_encoder_config": {"model": "resnet18", "weights": "random", "image_size": 64},
-        "num_frames": 4,
-    },
-}
+#: the paper, as ``mmalign list`` shows it (its text gives no venue or arXiv id)
+PAPER = (
+    "n-modal InfoNCE: Fürer, Bernstein, Rossetto, 'A Comparison of Late-fusion Training "
+    "Strategies for Quad-modal Joint Embeddings'"
+)
 
 
 class InfoNCEConfig(StrictModel):
@@ -49,8 +49,10 @@ class InfoNCEConfig(StrictModel):
     modalities: list[str] | None = None
     strategy: Strategy = "joint"
     round_robin: RoundRobin = Field(default_factory=RoundRobin)
-    head: ProjectionHeadsConfig = Field(default_factory=ProjectionHeadsConfig)
-    loss: NModalInfoNCEConfig = Field(default_factory=NModalInfoNCEConfig)
+    #: the paper's projection heads; any registered fusion exposing embeddings
+    fusion: FusionRef = Field(default_factory=lambda: FusionRef(name="projection-heads"))
+    #: equation 2; any registered objective reading only the embeddings
+    objective: ObjectiveRef = Field(default_factory=lambda: ObjectiveRef(name="nmodal-infonce"))
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
             epochs=60,
@@ -72,14 +74,15 @@ class InfoNCEConfig(StrictModel):
 
 
 class InfoNCEModel(nn.Module):
-    """Per-modality projection heads over frozen-backbone features."""
+    """A fusion's per-modality embeddings over frozen-backbone features."""
 
-    def __init__(self, heads: ProjectionHeads) -> None:
+    def __init__(self, fusion: Fusion) -> None:
         super().__init__()
-        self.heads = heads
+        self.fusion = fusion
 
     def forward(self, batch: Batch) -> Outputs:
-        return {"embeddings": self.heads(batch)}
+        present = {m: batch[m] for m in self.fusion.modalities if m in batch}
+        return {"embeddings": self.fusion(present).embeddings}
 
 
 def selected_modalities(config: InfoNCEConfig, task: Task) -> list[str]:
@@ -102,22 +105,13 @@ def selected_modalities(config: InfoNCEConfig, task: Task) -> list[str]:
     return chosen
 
 
-#: the paper, as ``mmalign list`` shows it (its text gives no venue or arXiv id)
-PAPER = (
-    "n-modal InfoNCE: Fürer, Bernstein, Rossetto, 'A Comparison of Late-fusion Training "
-    "Strategies for Quad-modal Joint Embeddings'"
-)
-
-
 class InfoNCE(Method):
     """n-modal InfoNCE late-fusion joint embedding, trained round-robin or jointly."""
 
     Config = InfoNCEConfig
     name = "infonce"
-    #: instance-level events (one latent in four views), 100 categories
-    default_task = "synth-events"
-    #: a video backbone distinct from the image one (frozen random ResNet-18 frames)
-    task_overrides = {"synth-events": {"encoders.video": EVENTS_VIDEO_ENCODER}}
+    default_task = "synth-xmedianet"
+    label_types = ("retrieval", "classification")
     #: the paper's three scenarios; as sizes they stay apart in the results store
     sizes = {
         "default": {},
@@ -125,13 +119,32 @@ class InfoNCE(Method):
         "round-robin": {"strategy": "round-robin"},
     }
 
+    def check(self, config: Any, task: Task) -> None:
+        """The fusion gets what it needs and exposes the embeddings the objective reads."""
+        modalities = selected_modalities(config, task)
+        registry = get_registry()
+        refs = {m: config.encoders[m] for m in modalities}
+        offered = offered_keys(registry, refs, task.modalities)
+        fusion_cls, fusion_cfg = registry.config_of("fusion", config.fusion, "fusion")
+        check_fusion(registry, config.fusion.name, fusion_cls, fusion_cfg, offered)
+        provided = fusion_cls.outputs(fusion_cfg)
+        if "embeddings" not in provided:
+            raise ConfigError(
+                f"infonce aligns per-modality embeddings; fusion '{config.fusion.name}' "
+                f"provides only {', '.join(provided)}. Fusions that expose them: "
+                f"{', '.join(fusions_providing(registry, 'embeddings'))}"
+            )
+        check_objective(registry, config.objective, ("embeddings",), config.fusion.name)
+
     def stages(self, config: Any, task: Task) -> list[StageSpec]:
         modalities = selected_modalities(config, task)
 
         def build(ctx: BuildContext) -> tuple[nn.Module, Objective]:
-            dims = {m: ctx.feature_dims[m] for m in modalities}
-            heads = ProjectionHeads(config.head, dims=dims)
-            return InfoNCEModel(heads), NModalInfoNCE(config.loss)
+            registry = get_registry()
+            inputs = {m: ctx.inputs[m] for m in modalities}
+            fusion = registry.create("fusion", config.fusion, where="fusion", inputs=inputs)
+            objective = registry.create("objective", config.objective, where="objective")
+            return InfoNCEModel(fusion), objective
 
         return [
             StageSpec(

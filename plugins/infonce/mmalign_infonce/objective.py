@@ -32,6 +32,7 @@ class NModalInfoNCE(Objective):
     """
 
     Config = NModalInfoNCEConfig
+    requires = ("embeddings",)
 
     def forward(self, outputs: Outputs, batch: Batch) -> dict[str, Tensor]:
         emb: dict[str, Tensor] = outputs["embeddings"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmalign.hookspecs import hookimpl
 from mmalign.interfaces import Sample, StrictModel, Task, TaskData
 from mmalign.metrics import retrieval_tables
 from mmalign.testing import toy_encoders
@@ -54,6 +55,7 @@ class ToyPlugin:
     """Registers the toy task when a test asks for it."""
 
     @staticmethod
+    @hookimpl
     def mmalign_register(registry) -> None:
         registry.add("task", "toy-categories", ToyCategoriesTask)
 

@@ -14,9 +14,15 @@ from mmalign_infonce.heads import ProjectionHeads, ProjectionHeadsConfig
 from mmalign_infonce.method import InfoNCEModel
 from mmalign_infonce.objective import NModalInfoNCE, NModalInfoNCEConfig
 
+from mmalign.interfaces import FeatureSpec
+
 DIMS = {"text": 5, "image": 6, "audio": 4}
 GLOBAL = 8
 MODES = ("category", "tuple")
+
+
+def specs(dims: dict[str, int]) -> dict[str, FeatureSpec]:
+    return {m: FeatureSpec(pooled=d) for m, d in dims.items()}
 
 
 def global_batch() -> dict:
@@ -29,7 +35,7 @@ def global_batch() -> dict:
 
 def loss_and_grads(batch: dict, mode: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
     torch.manual_seed(0)
-    model = InfoNCEModel(ProjectionHeads(ProjectionHeadsConfig(dropout=0.0), dims=DIMS))
+    model = InfoNCEModel(ProjectionHeads(ProjectionHeadsConfig(dropout=0.0), specs(DIMS)))
     objective = NModalInfoNCE(NModalInfoNCEConfig(positives=mode)).train()
     loss = objective(model(batch), batch)["loss"]
     loss.backward()

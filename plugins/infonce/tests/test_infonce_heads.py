@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from mmalign_infonce.heads import ProjectionHead, ProjectionHeads, ProjectionHeadsConfig
 from mmalign_infonce.objective import NModalInfoNCE
 
+from mmalign.interfaces import FeatureSpec
+
 
 def test_head_is_first_plus_dropout_of_second_of_gelu():
     torch.manual_seed(0)
@@ -31,24 +33,36 @@ def test_dropout_acts_on_the_second_layer_only():
 
 
 def test_heads_give_unit_vectors_for_the_modalities_in_the_batch():
-    heads = ProjectionHeads(ProjectionHeadsConfig(embed_dim=16), dims={"a": 4, "b": 7})
-    out = heads({"b": {"pooled": torch.randn(3, 7)}})
+    heads = ProjectionHeads(
+        ProjectionHeadsConfig(embed_dim=16),
+        {m: FeatureSpec(pooled=d) for m, d in {"a": 4, "b": 7}.items()},
+    )
+    fused = heads({"b": {"pooled": torch.randn(3, 7)}})
+    out = fused.embeddings
     assert list(out) == ["b"] and out["b"].shape == (3, 16)
     assert torch.allclose(out["b"].norm(dim=-1), torch.ones(3), atol=1e-6)
-    ln = ProjectionHeads(ProjectionHeadsConfig(embed_dim=16, layer_norm=True), dims={"a": 4})
+    assert torch.equal(fused.pooled, out["b"])  # the mean of the embeddings present
+    assert heads.out_dim == heads.embed_dim == 16
+    ln = ProjectionHeads(
+        ProjectionHeadsConfig(embed_dim=16, layer_norm=True),
+        {m: FeatureSpec(pooled=d) for m, d in {"a": 4}.items()},
+    )
     assert isinstance(ln.heads["a"].norm, torch.nn.LayerNorm)
 
 
 def test_a_round_robin_batch_moves_only_its_two_heads():
     torch.manual_seed(0)
-    heads = ProjectionHeads(ProjectionHeadsConfig(embed_dim=8), dims={"a": 4, "b": 4, "c": 4})
+    heads = ProjectionHeads(
+        ProjectionHeadsConfig(embed_dim=8),
+        {m: FeatureSpec(pooled=d) for m, d in {"a": 4, "b": 4, "c": 4}.items()},
+    )
     batch = {
         "label": torch.arange(6),
         "index": torch.arange(6),
         "a": {"pooled": torch.randn(6, 4)},
         "c": {"pooled": torch.randn(6, 4)},
     }
-    loss = NModalInfoNCE()({"embeddings": heads(batch)}, batch)["loss"]
+    loss = NModalInfoNCE()({"embeddings": heads(batch).embeddings}, batch)["loss"]
     loss.backward()
     grads = {m: heads.heads[m].first.weight.grad for m in ("a", "b", "c")}
     assert grads["b"] is None

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 DISTANCES = ("IID", "TTD", "ITD")
@@ -138,6 +137,8 @@ def tsne_plot(
     points = TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(
         fused.numpy()
     )
+    from matplotlib.figure import Figure  # only when a run plots: `mmalign list` stays light
+
     fig = Figure(figsize=(5, 5))
     ax = fig.add_subplot()
     for c in labels.unique().tolist():
@@ -157,6 +158,8 @@ def distance_histogram(img: Tensor, txt: Tensor, labels: Tensor, path: Path, tit
     """Histograms of the same-label IID/TTD/ITD distances (normalised embeddings)."""
     unit = torch.nn.functional.normalize
     d = pair_distances(unit(img, dim=-1), unit(txt, dim=-1), labels)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     bins = np.linspace(0, 2, 41)

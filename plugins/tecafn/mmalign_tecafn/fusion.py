@@ -4,6 +4,7 @@ core-queried cross attention, the pair heads and the fused-contrast embeddings."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
@@ -11,7 +12,8 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from mmalign.interfaces import Features, FeatureSpec, Fusion, StrictModel
+from mmalign.errors import ConfigError
+from mmalign.interfaces import Features, FeatureSpec, Fusion, FusionOutput, StrictModel
 from mmalign_tecafn.layers import (
     AttentionLayer,
     Mapper,
@@ -26,6 +28,8 @@ from mmalign_tecafn.losses import (
     replacement_gate,
 )
 
+#: the name the fusion is registered under
+FUSION_NAME = "tecafn-cross-sample"
 #: the modality whose frozen-encoder token states are used as they are (BERT in the
 #: paper); every other modality goes through a transformer + LSTM (equations 2–4)
 TEXT = "text"
@@ -90,33 +94,48 @@ def _cross_stack(cfg: FusionConfig) -> nn.ModuleList:
 
 
 class CrossSampleFusion(Fusion):
-    """Per-modality token features in; the pooled fused vector ``z_s`` plus what the
-    TeCaFN losses need out.
+    """Per-modality token features in; the pooled fused vector ``z_s`` (``pooled``)
+    plus, under ``extras["tecafn"]``, what the TeCaFN losses need.
 
-    ``dims`` maps each modality in use (dropped ones left out) to its token width;
-    the core is the query of every cross attention and the anchor of both
-    contrastive stages.
-    The replacement gate runs only when the module is training.
+    ``inputs`` maps each modality in use (dropped ones left out) to its features;
+    every one must carry ``tokens``. The core is the query of every cross attention
+    and the anchor of both contrastive stages. The replacement gate runs only when
+    the module is training; inside another method (no step generator) it draws from
+    torch's global generator, which the runner seeds.
     """
 
     Config = FusionConfig
+    requires = {"*": ("tokens",)}
+    provides = ("pooled",)
 
-    def __init__(
-        self, config: FusionConfig | None = None, *, dims: dict[str, int] | None = None
-    ) -> None:
+    @classmethod
+    def requirements(cls, config: StrictModel) -> Mapping[str, tuple[str, ...]]:
+        """Tokens of every modality, and the core modality must be there."""
+        core = getattr(config, "core", TEXT)
+        return {"*": ("tokens",), core: ("tokens",)}
+
+    def __init__(self, config: FusionConfig | None, inputs: Mapping[str, FeatureSpec]) -> None:
         cfg = config if config is not None else FusionConfig()
-        super().__init__(cfg, {m: FeatureSpec(tokens=d) for m, d in (dims or {}).items()})
+        super().__init__(cfg, inputs)
         self.cfg = cfg
-        dims = dict(dims or {})
+        missing = [m for m, spec in inputs.items() if spec.tokens is None]
+        if missing:
+            raise ConfigError(
+                f"fusion '{FUSION_NAME}' needs 'tokens' of every modality; "
+                f"{', '.join(missing)} has none"
+            )
+        dims = {m: int(spec.tokens) for m, spec in inputs.items() if spec.tokens is not None}
         if cfg.core not in dims:
-            raise ValueError(f"core modality '{cfg.core}' is not among {sorted(dims)}")
+            raise ConfigError(
+                f"fusion '{FUSION_NAME}': core modality '{cfg.core}' is not among {sorted(dims)}"
+            )
         self.core = cfg.core
         self.others = [m for m in dims if m != cfg.core]
-        self.modalities = [cfg.core, *self.others]
+        self.order = [cfg.core, *self.others]
         self.gated = [m for m in self.others if m not in cfg.no_gate]
         self.bicon = len(self.others) == 2 and not cfg.no_bicon
 
-        width = {m: dims[m] if m == TEXT else cfg.unimodal_dim for m in self.modalities}
+        width = {m: dims[m] if m == TEXT else cfg.unimodal_dim for m in self.order}
         self.unimodal = nn.ModuleDict(
             {
                 m: SequenceEncoder(
@@ -127,12 +146,12 @@ class CrossSampleFusion(Fusion):
                     cfg.dropout,
                     cfg.embed_dropout,
                 )
-                for m in self.modalities
+                for m in self.order
                 if m != TEXT
             }
         )
         self.temporal = nn.ModuleDict(
-            {m: TemporalConv(width[m], cfg.dim, cfg.conv_kernel) for m in self.modalities}
+            {m: TemporalConv(width[m], cfg.dim, cfg.conv_kernel) for m in self.order}
         )
         core_w = width[self.core]
         self.query_map = nn.ModuleDict(
@@ -168,9 +187,12 @@ class CrossSampleFusion(Fusion):
         if cfg.init == "xavier":
             xavier_init(self)
 
+        self.out_dim = cfg.dim
+
     @property
-    def out_dim(self) -> int:
-        return self.cfg.dim
+    def modalities(self) -> list[str]:
+        """Core first, then the others (the order of the contrastive pairs)."""
+        return self.order
 
     def _negatives(self, modality: str, q: Tensor, k: Tensor) -> Tensor:
         if modality in self.cfg.random_negatives:
@@ -202,12 +224,12 @@ class CrossSampleFusion(Fusion):
 
     def forward(
         self, features: dict[str, Features], generator: torch.Generator | None = None
-    ) -> dict[str, Any]:
+    ) -> FusionOutput:
         cfg = self.cfg
         hats: dict[str, Tensor] = {}
         xs: dict[str, Tensor] = {}
         masks: dict[str, Tensor] = {}
-        for m in self.modalities:
+        for m in self.order:
             tokens = features[m]["tokens"]
             mask = features[m].get("mask")
             mask = (
@@ -246,7 +268,7 @@ class CrossSampleFusion(Fusion):
                 out["pair_logits"][m] = self.pair_heads[m](pooled[-1])
         if self.bicon:
             out["bicon"] = self._bicon(fused, core_mask)
-        out["fused"] = (
+        fused_vector = (
             torch.stack(pooled).sum(0) if pooled else masked_mean(xs[self.core], core_mask, 1)
         )
-        return out
+        return FusionOutput(pooled=fused_vector, extras={"tecafn": out})

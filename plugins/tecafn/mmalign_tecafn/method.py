@@ -1,5 +1,12 @@
 """The TeCaFN recipe: config (sizes, Table 4–7 hyper-parameters, Table 5 ablation
-flags, the core-modality switch) and the single training stage."""
+flags, the core-modality switch), its swappable components and the single stage.
+
+``fusion``, ``head`` and ``objective`` are component references built through the
+registry; the paper's components are the defaults, and the flat keys (``p``,
+``cross_layers``, ``gamma1``, ``hidden``, ...) configure them (a ref's own
+``config`` wins). Any registered fusion that provides ``pooled`` works with the
+head; the TeCaFN objective needs the cross-sample fusion's contrastive embeddings
+and pair logits, so another fusion needs another objective (``task-loss``)."""
 
 from __future__ import annotations
 
@@ -8,20 +15,29 @@ from typing import Any
 from pydantic import Field, field_validator
 from torch import nn
 
+from mmalign.compat import check_fusion, check_objective, fusions_providing, offered_keys
 from mmalign.errors import ConfigError
 from mmalign.interfaces import (
     BuildContext,
+    ComponentRef,
     EncoderRef,
+    FusionRef,
+    HeadRef,
     Method,
     Objective,
+    ObjectiveRef,
     StageSpec,
     Task,
     TrainConfig,
 )
+from mmalign.plugins import get_registry
 from mmalign.runner.optim import LR_ATTRIBUTE
 from mmalign_tecafn.fusion import CrossSampleFusion, FusionConfig, as_list, xavier_init
-from mmalign_tecafn.model import PredictionHead, TeCaFNModel
+from mmalign_tecafn.model import AUX_KEY, TeCaFNModel
 from mmalign_tecafn.objective import LossConfig, TeCaFNObjective
+
+#: the registered names of the paper's components
+FUSION, HEAD, OBJECTIVE = "tecafn-cross-sample", "tecafn-mlp", "tecafn"
 
 #: the feature sizes of each task's precomputed audio/video sequences: synth-mosi's
 #: generator, the MMSA unaligned_50 pickles of MOSI and MOSEI (COVAREP audio,
@@ -71,6 +87,9 @@ class TeCaFNConfig(FusionConfig, LossConfig):
     )
     head_dropout: float = 0.1
     output_scale: float = Field(3.0, gt=0.0, description="ŷ = scale·tanh(·): the label range")
+    fusion: FusionRef = Field(default_factory=lambda: FusionRef(name=FUSION))
+    head: HeadRef = Field(default_factory=lambda: HeadRef(name=HEAD))
+    objective: ObjectiveRef = Field(default_factory=lambda: ObjectiveRef(name=OBJECTIVE))
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(
             epochs=20,
@@ -114,30 +133,81 @@ def check_modalities(config: TeCaFNConfig, task: Task) -> list[str]:
     return used
 
 
+def with_flat(ref: ComponentRef, paper: str, flat: dict[str, Any]) -> ComponentRef:
+    """``ref`` with the flat options under its config when it names the paper's
+    component (its own ``config`` entries win); any other component as given."""
+    if ref.name != paper:
+        return ref
+    return ref.model_copy(update={"config": {**flat, **ref.config}})
+
+
+def component_refs(config: TeCaFNConfig) -> tuple[ComponentRef, ComponentRef, ComponentRef]:
+    """The fusion, head and objective refs with the flat options applied."""
+    dumped = config.model_dump()
+    fusion = with_flat(config.fusion, FUSION, {k: dumped[k] for k in FusionConfig.model_fields})
+    head_flat = {
+        "hidden": config.hidden,
+        "dropout": config.head_dropout,
+        "output_scale": config.output_scale,
+    }
+    head = with_flat(config.head, HEAD, head_flat)
+    objective = with_flat(
+        config.objective, OBJECTIVE, {k: dumped[k] for k in LossConfig.model_fields}
+    )
+    return fusion, head, objective
+
+
+def check_components(config: TeCaFNConfig, task: Task) -> None:
+    """The fusion gets the features it needs and gives the head its pooled vector;
+    the objective reads only what the model returns with that fusion."""
+    used = check_modalities(config, task)
+    registry = get_registry()
+    fusion_ref, _, objective_ref = component_refs(config)
+    refs = {m: config.encoders[m] for m in used}
+    offered = offered_keys(registry, refs, task.modalities)
+    fusion_cls, fusion_cfg = registry.config_of("fusion", fusion_ref, "fusion")
+    check_fusion(registry, fusion_ref.name, fusion_cls, fusion_cfg, offered)
+    provided = fusion_cls.outputs(fusion_cfg)
+    if "pooled" not in provided:
+        raise ConfigError(
+            f"tecafn's head needs the fusion's 'pooled' vector; fusion '{fusion_ref.name}' "
+            f"provides only {', '.join(provided)}. Fusions that provide it: "
+            f"{', '.join(fusions_providing(registry, 'pooled'))}"
+        )
+    outputs = ["prediction" if task.label_type == "regression" else "logits"]
+    if issubclass(fusion_cls, CrossSampleFusion):
+        outputs.append(AUX_KEY)
+    if "embeddings" in provided:
+        outputs.append("embeddings")
+    if AUX_KEY not in outputs and objective_ref.name == OBJECTIVE:
+        raise ConfigError(
+            f"objective 'tecafn' needs the '{FUSION}' fusion's contrastive embeddings and "
+            f"pair logits, which fusion '{fusion_ref.name}' does not return; with another "
+            "fusion use --set objective.name=task-loss"
+        )
+    check_objective(registry, objective_ref, tuple(outputs), fusion_ref.name)
+
+
 def build_parts(config: TeCaFNConfig, ctx: BuildContext) -> tuple[nn.Module, Objective]:
     """The model and objective for a task (used by the method's single stage)."""
     used = check_modalities(config, ctx.task)
-    fusion_cfg = FusionConfig(**config.model_dump(include=set(FusionConfig.model_fields)))
-    fusion = CrossSampleFusion(fusion_cfg, dims={m: ctx.feature_dims[m] for m in used})
+    registry = get_registry()
+    fusion_ref, head_ref, objective_ref = component_refs(config)
+    inputs = {m: ctx.inputs[m] for m in used}
+    fusion = registry.create("fusion", fusion_ref, where="fusion", inputs=inputs)
     regression = ctx.task.label_type == "regression"
-    head = PredictionHead(
-        config.dim,
-        config.hidden,
-        1 if regression else ctx.task.num_classes,
-        config.head_dropout,
-        config.output_scale if regression else None,
-    )
+    out_dim = 1 if regression else ctx.task.num_classes
+    head = registry.create("head", head_ref, where="head", in_dim=fusion.out_dim, out_dim=out_dim)
     if config.init == "xavier":
         xavier_init(head)
-    loss_cfg = LossConfig(**config.model_dump(include=set(LossConfig.model_fields)))
-    objective = TeCaFNObjective(
-        loss_cfg, regression=regression, batch_size=config.train.batch_size, num=config.num
-    )
+    objective = registry.create("objective", objective_ref, where="objective")
+    if isinstance(objective, TeCaFNObjective):
+        objective.batch_size = config.train.batch_size  # the diagnostics' batches
     live = {m: ctx.encoders[m] for m in used if not config.encoders[m].cache}
     for encoder in live.values():
         for param in encoder.parameters():
             setattr(param, LR_ATTRIBUTE, config.text_lr)
-    return TeCaFNModel(fusion, head, live), objective
+    return TeCaFNModel(fusion, head, live, regression), objective
 
 
 #: the paper, as ``mmalign list`` shows it
@@ -152,6 +222,7 @@ class TeCaFN(Method):
 
     Config = TeCaFNConfig
     name = "tecafn"
+    label_types = ("regression", "classification")
     #: the gates' premise: recurring speakers (near-duplicate hard negatives), lost A/V
     default_task = "synth-speakers"
     sizes = {
@@ -181,6 +252,9 @@ class TeCaFN(Method):
         "cmu-mosei": {"p": 0.4, **feature_dims("cmu-mosei")},
         "ur-funny": feature_dims("ur-funny"),
     }
+
+    def check(self, config: Any, task: Task) -> None:
+        check_components(config, task)
 
     def stages(self, config: Any, task: Task) -> list[StageSpec]:
         check_modalities(config, task)

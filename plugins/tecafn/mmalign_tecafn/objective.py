@@ -32,30 +32,23 @@ class LossConfig(StrictModel):
 class TeCaFNObjective(Objective):
     """MAE (regression, equation 18) or cross-entropy (classification) plus the
     contrastive and pairwise terms; logs each term and, in training, how often each
-    gate replaced its modality."""
+    gate replaced its modality. Reads ``outputs["tecafn"]``, which only the
+    cross-sample fusion returns."""
 
     Config = LossConfig
+    requires = ("tecafn",)
 
-    def __init__(
-        self,
-        config: LossConfig | None = None,
-        *,
-        regression: bool = True,
-        batch_size: int = 32,
-        num: int = 3,
-    ) -> None:
-        cfg = config if config is not None else LossConfig()
-        super().__init__(cfg)
-        self.cfg = cfg
-        self.regression = regression
-        self.batch_size = batch_size
-        self.num = num
+    def __init__(self, config: LossConfig | None = None) -> None:
+        super().__init__(config)
+        self.cfg: LossConfig = self.config
+        #: batch size of the hard-negative diagnostics (the method sets the run's)
+        self.batch_size = 32
 
     def forward(self, outputs: Outputs, batch: Batch) -> dict[str, Tensor]:
         cfg = self.cfg
         aux = outputs["tecafn"]
         label = batch["label"]
-        if self.regression:
+        if "prediction" in outputs:
             task = F.l1_loss(outputs["prediction"].float(), label.float())
         else:
             task = F.cross_entropy(outputs["logits"].float(), label)
@@ -91,7 +84,8 @@ class TeCaFNObjective(Objective):
         self, model: nn.Module, features: dict[str, Any], task: Any, run_dir: Any, device: Any
     ) -> dict[str, float]:
         """Hard-negative diagnostics on the test split (see :mod:`.diagnostics`)."""
-        return negatives_report(model, features["test"], self.batch_size, self.num, device)
+        num = model.fusion.cfg.num
+        return negatives_report(model, features["test"], self.batch_size, num, device)
 
     def training_step(self, ctx: StepContext) -> dict[str, float]:
         """One step; the step's seeded generator drives the replacement gates."""

@@ -117,7 +117,8 @@ def test_paper_size_fine_tunes_bert_at_its_own_learning_rate(tmp_path):
     task = CMUMOSI(data_dir=tmp_path)
     encoders = make_encoders(get_host().registry, cfg.encoders, task.modalities)
     dims = {m: e.out_dim for m, e in encoders.items()}
-    ctx = BuildContext(task, encoders, dims, cfg, {}, torch.device("cpu"))
+    inputs = {m: e.feature_spec(cfg.encoders[m].keep) for m, e in encoders.items()}
+    ctx = BuildContext(task, encoders, dims, cfg, {}, torch.device("cpu"), inputs)
     model, objective = build_parts(cfg, ctx)
     bert = list(model.encoders["text"].parameters())
     assert sum(p.numel() for p in bert) == size and all(p.requires_grad for p in bert)

@@ -6,8 +6,11 @@ import pytest
 import torch
 from mmalign_tecafn.fusion import CrossSampleFusion, FusionConfig
 from mmalign_tecafn.losses import cosine_similarity_matrix, hard_negatives, text_centred_infonce
-from mmalign_tecafn.model import GENERATOR_KEY, PredictionHead, TeCaFNModel
+from mmalign_tecafn.model import GENERATOR_KEY, PredictionHead, PredictionHeadConfig, TeCaFNModel
 from mmalign_tecafn.objective import LossConfig, TeCaFNObjective
+
+from mmalign.errors import ConfigError
+from mmalign.interfaces import FeatureSpec
 
 DIMS = {"text": 12, "audio": 5, "video": 7}
 SMALL = dict(dim=8, unimodal_dim=8, contrast_dim=8, heads=2, unimodal_layers=1, cross_layers=1)
@@ -15,8 +18,9 @@ SMALL = dict(dim=8, unimodal_dim=8, contrast_dim=8, heads=2, unimodal_layers=1, 
 
 def make_model(dims=DIMS, **options) -> TeCaFNModel:
     torch.manual_seed(0)
-    fusion = CrossSampleFusion(FusionConfig(**{**SMALL, **options}), dims=dims)
-    return TeCaFNModel(fusion, PredictionHead(8, 16, 1, 0.1, 3.0))
+    inputs = {m: FeatureSpec(tokens=d) for m, d in dims.items()}
+    fusion = CrossSampleFusion(FusionConfig(**{**SMALL, **options}), inputs)
+    return TeCaFNModel(fusion, PredictionHead(PredictionHeadConfig(hidden=16), in_dim=8, out_dim=1))
 
 
 def make_batch(n=8, lengths=None, seed=0, dims=DIMS):
@@ -254,6 +258,6 @@ def test_gradients_reach_every_trainable_part():
 
 
 def test_unknown_core_is_refused():
-    with pytest.raises(ValueError, match="core"):
+    with pytest.raises(ConfigError, match="core modality 'vision'"):
         make_model(core="vision")
     copy.deepcopy(make_model())  # a model must be copyable (the runner keeps the best state)
