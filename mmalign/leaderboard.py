@@ -380,7 +380,7 @@ def render_rich(board: Board) -> Any:
 
     tables = []
     with_notes = _with_notes(board)
-    table = Table(title=board.task, title_justify="left", caption=STATS_NOTE,
+    table = Table(title=escape(board.task), title_justify="left", caption=escape(STATS_NOTE),
                   caption_justify="left")
     for col in _header(board, with_notes):
         table.add_column(escape(col), justify="right" if col in board.metrics else "left")

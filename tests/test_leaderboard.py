@@ -107,6 +107,7 @@ def test_rich_table_escapes_markup_and_blank_cells():
     console.print(leaderboard.render_rich(board))
     text = console.export_text()
     assert "fusion.name=[bold]x[/bold]" in text and "nan" not in text and "—" in text
+    assert "[low, high] is the 95% Student-t" in " ".join(text.split())
 
 
 def test_unknown_metric_is_an_error():

@@ -42,7 +42,7 @@ dropout = 0.3
 @pytest.fixture
 def toy_env(mmalign_home, monkeypatch):
     """Toy components in this process and in every worker process."""
-    monkeypatch.setenv("MMALIGN_PLUGINS", "mmalign.testing")
+    monkeypatch.setenv("MMALIGN_PLUGINS", "mmalign.toys")
     plugins.reset()
     yield mmalign_home
     plugins.reset()
@@ -151,7 +151,7 @@ def test_parallel_jobs_and_submitit_local(toy_env, tmp_path):
     assert "2 completed, 0 failed, 2 skipped" in res.output
     runs = ResultsStore().runs(status="completed")
     assert sorted((r["config"]["overrides"].get("dropout", 0.1), r["seed"]) for r in runs) == [
-        (None, 0), (None, 1), (0.3, 0), (0.3, 1)]
+        (0.1, 0), (0.1, 1), (0.3, 0), (0.3, 1)]
     logs = list((toy_env / "suites" / "t" / "submitit").glob("*_result.pkl"))
     assert len(logs) == 2  # the two new cells really ran as submitit jobs
     state = json.loads((toy_env / "suites" / "t" / "cells.json").read_text())

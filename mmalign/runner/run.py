@@ -274,7 +274,8 @@ def load_features(
         )
         for split in SPLITS
     }
-    info = {"source": data.source, "repaired": data.repaired, "load_problems": len(data.problems)}
+    info = {"source": data.source, "repaired": data.repaired, "load_problems": len(data.problems),
+            "data_key": key}
     return feature_sets, info
 
 
@@ -370,8 +371,10 @@ def execute(req: RunRequest) -> RunResult:
     return RunResult(run_id, run_dir, metrics, "completed", extra, wall)
 
 
-def _stage_store_path(method: str, stage: StageSpec, task: Task) -> Path:
-    trained_on = [task.name, task.config.model_dump(mode="json")]
+def _stage_store_path(method: str, stage: StageSpec, task: Task, data_key: str = "") -> Path:
+    """A reusable stage's stored model: keyed by its config, the task it trained on and
+    that data's identity (folder, source, sample ids), so changed data is retrained."""
+    trained_on = [task.name, task.config.model_dump(mode="json"), data_key]
     key = config_hash([method, stage.name, stage.reuse_config, trained_on])
     return paths.stages_dir() / f"{method}-{stage.name}-{key}.pt"
 
@@ -476,7 +479,9 @@ def fit_or_reuse(
     assert prepared.fsets is not None
     dist = run.dist
     stored = (
-        _stage_store_path(run.run_cfg.method, stage, prepared.task) if stage.reusable else None
+        _stage_store_path(run.run_cfg.method, stage, prepared.task,
+                          prepared.data_info.get("data_key", ""))
+        if stage.reusable else None
     )
     if stored is not None and stored.exists():
         blob = checkpoint.load(stored)

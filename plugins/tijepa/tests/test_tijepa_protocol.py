@@ -108,3 +108,24 @@ def test_captions_setting_keys_the_stored_pretraining(toy_plugin, run_method, mo
     with pytest.raises(ConfigError, match="groups pairs by image"):
         run_method("ti-jepa", task="toy-pairs", **toy_sets(**base, captions="one-random"))
     assert first.status == "completed"
+
+
+def test_changed_data_under_the_same_config_is_pretrained_again(toy_plugin, run_method,
+                                                                monkeypatch):
+    from mmalign.testing import ToyPairsTask
+
+    base = {"train.epochs": 1, "probe.train.epochs": 1}
+    first = run_method("ti-jepa", task="toy-pairs", **toy_sets(**base))
+    assert "reused" not in first.extra["stages"]["pretrain"]
+    load = ToyPairsTask.load
+
+    def fewer(self):  # the same task and config, other data on disk
+        data = load(self)
+        data.splits["train"] = data.splits["train"][:-5]
+        return data
+
+    monkeypatch.setattr(ToyPairsTask, "load", fewer)
+    second = run_method("ti-jepa", task="toy-pairs", **toy_sets(**base))
+    assert "reused" not in second.extra["stages"]["pretrain"]
+    third = run_method("ti-jepa", task="toy-pairs", **toy_sets(**base))
+    assert third.extra["stages"]["pretrain"]["reused"]
