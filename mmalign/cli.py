@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mmalign.cli_errors import exit_with, print_error, repair_store, report
@@ -61,7 +62,8 @@ def list_components(
         return
     table = Table("kind", "name", "plugin", "distribution", "summary")
     for e in entries:
-        table.add_row(e.kind, e.name, e.plugin, e.distribution, e.summary)
+        summary = f"{e.summary}\npaper: {e.paper}" if e.paper else e.summary
+        table.add_row(e.kind, e.name, e.plugin, e.distribution, escape(summary))
     console.print(table)
 
 
@@ -294,8 +296,6 @@ def runs(
 
 
 def _show_run(store: Any, run_id: str, fmt: str) -> None:
-    from rich.markup import escape
-
     from mmalign.errors import ConfigError
     from mmalign.provenance import flat_fields
 

@@ -621,6 +621,9 @@ class Method(ABC):
     Config: ClassVar[type[StrictModel]]
     name: ClassVar[str] = ""
     default_task: ClassVar[str] = ""
+    #: the paper the method implements, cited as the paper itself gives it (title,
+    #: authors, venue where its text names one); ``mmalign list`` shows it
+    paper: ClassVar[str] = ""
     label_types: ClassVar[tuple[LabelType, ...]] = LABEL_TYPES
     #: modalities the task must offer (empty: any the configured encoders cover)
     modalities: ClassVar[tuple[str, ...]] = ()

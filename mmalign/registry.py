@@ -82,14 +82,22 @@ class Entry:
     distribution: str
     summary: str
 
+    @property
+    def paper(self) -> str:
+        """The citation a method declares (``Method.paper``); empty for other kinds."""
+        return str(getattr(self.obj, "paper", "") or "") if self.kind == "method" else ""
+
     def as_dict(self) -> dict[str, str]:
-        return {
+        out = {
             "kind": self.kind,
             "name": self.name,
             "plugin": self.plugin,
             "distribution": self.distribution,
             "summary": self.summary,
         }
+        if self.paper:
+            out["paper"] = self.paper
+        return out
 
 
 def first_line(obj: Any) -> str:

@@ -58,6 +58,24 @@ def test_info_json_counts_parameters(toy_plugin):
     assert train["model.head"] == {"trainable": 32 * 3 + 3, "frozen": 0}
 
 
+PAPER_TITLES = {
+    "ti-jepa": "TI-JEPA: An Innovative Energy-based Joint Embedding Strategy",
+    "spp-scl": "SPP-SCL: Semi-Push-Pull Supervised Contrastive Learning",
+    "infonce": "A Comparison of Late-fusion Training Strategies for Quad-modal",
+    "tecafn": "Text-centered cross-sample fusion network",
+}
+
+
+def test_list_cites_each_method_paper(mmalign_home):
+    rows = {r["name"]: r for r in json.loads(
+        runner.invoke(app, ["list", "method", "--format", "json"]).output)}
+    for method, title in PAPER_TITLES.items():
+        assert rows[method]["paper"].startswith(title), rows[method]
+    assert "paper" not in rows["late-fusion"]  # a baseline, no paper of its own
+    table = runner.invoke(app, ["list", "method"], env={"COLUMNS": "400"})
+    assert table.exit_code == 0 and "paper: TI-JEPA: An Innovative" in table.output
+
+
 def test_list_json_and_kind_filter(mmalign_home):
     out = runner.invoke(app, ["list", "method", "--format", "json"])
     rows = json.loads(out.output)

@@ -110,6 +110,10 @@ class InfoNCE(Method):
 
     Config = InfoNCEConfig
     name = "infonce"
+    paper = (
+        "A Comparison of Late-fusion Training Strategies for Quad-modal Joint "
+        "Embeddings. Domenic Luca Fürer, Abraham Bernstein, Luca Rossetto (University of Zurich)"
+    )
     default_task = "synth-xmedianet"
     label_types = ("retrieval", "classification")
     #: the paper's three scenarios; as sizes they stay apart in the results store

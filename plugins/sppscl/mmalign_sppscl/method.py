@@ -161,6 +161,10 @@ class SPPSCL(Method):
 
     Config = SPPSCLConfig
     name = "spp-scl"
+    paper = (
+        "SPP-SCL: Semi-Push-Pull Supervised Contrastive Learning for Image-Text "
+        "Sentiment Analysis and Beyond. Jiesheng Wu, Shengrong Li"
+    )
     #: the premise of the inter-modal step: shared pair content, real contradiction
     default_task = "synth-clash"
     sizes = {

@@ -222,6 +222,11 @@ class TeCaFN(Method):
 
     Config = TeCaFNConfig
     name = "tecafn"
+    paper = (
+        "Text-centered cross-sample fusion network for multimodal sentiment analysis. "
+        "Qionghao Huang, Jili Chen, Changqin Huang, Xiaodi Huang, Yi Wang (Springer-Verlag, "
+        "published online 30 July 2024)"
+    )
     label_types = ("regression", "classification")
     #: the gates' premise: recurring speakers (near-duplicate hard negatives), lost A/V
     default_task = "synth-speakers"

@@ -174,6 +174,10 @@ class TIJEPA(Method):
 
     Config = TIJEPAConfig
     name = "ti-jepa"
+    paper = (
+        "TI-JEPA: An Innovative Energy-based Joint Embedding Strategy for Text-Image "
+        "Multimodal Systems. Khang H. N. Vo, Duc P. T. Nguyen, Thong T. Nguyen, Tho T. Quan"
+    )
     default_task = "synth-clash"
     sizes = {
         "small": {"cross_attention.depth": 4, "cross_attention.heads": 8,
