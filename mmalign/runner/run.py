@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -73,19 +71,6 @@ class RunResult:
     status: str
     extra: dict[str, Any]
     wall_time: float
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("mmalign", "torch", "transformers", "timm"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    for info in get_host().plugins:
-        if info.distribution:
-            out[info.distribution] = info.version
-    return out
 
 
 def count_parameters(module: nn.Module) -> dict[str, int]:
@@ -327,7 +312,7 @@ def execute(req: RunRequest) -> RunResult:
             config_hash=chash,
             config=run_cfg.model_dump(mode="json"),
             device=describe(device),
-            versions=versions(),
+            versions=provenance.package_versions(),
             run_dir=str(run_dir),
         )
     try:
