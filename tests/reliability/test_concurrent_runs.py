@@ -5,10 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
 
 from mmalign.results import ResultsStore
+from mmalign.store import shards
 
 TOY_CLI = str(Path(__file__).parents[1] / "toy_cli.py")
 ARGS = ["run", "late-fusion", "--task", "toy-pairs", "--quiet",
@@ -36,7 +37,12 @@ def test_eight_identical_runs_at_once_leave_eight_rows(tmp_path):
     assert sorted(r["run_id"] for r in rows) == [d.name for d in run_dirs]
     assert all((d / "metrics.json").exists() for d in run_dirs)
 
-    cache = sorted((home / "cache").iterdir())
-    assert cache and not [f for f in cache if f.name.endswith(".tmp")]
-    for f in cache:  # every cache file is whole: written once, atomically, by one writer
-        assert torch.load(f, weights_only=True)
+    stores = sorted((home / "cache" / "store").iterdir())
+    assert len(stores) == 2  # one feature store per encoder (two toy encoders)
+    for store in stores:  # every shard is whole and nothing half-written is left
+        complete, broken = shards.scan(store / "shards")
+        assert complete and broken == []
+        assert not list(store.rglob("*.tmp"))
+        for shard in complete:
+            assert all(shard.read_rows(k, np.arange(shard.columns[k].shape[0])).isfinite().all()
+                       for k in shard.columns)

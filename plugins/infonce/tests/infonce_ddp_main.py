@@ -14,5 +14,5 @@ if __name__ == "__main__":
     host = plugins.get_host()
     host.add_module(_ToyPlugin(), "toy", "mmalign-testing")
     host.add_module(ToyPlugin(), "infonce-toys", "mmalign-infonce-tests")
-    sets = toy_sets(strategy=sys.argv[1], **{"train.epochs": 3, "head.dropout": 0.0})
+    sets = toy_sets(strategy=sys.argv[1], **{"train.epochs": 3, "fusion.config.dropout": 0.0})
     execute(RunRequest(method="infonce", task="toy-categories", quiet=True, sets=sets))
