@@ -358,17 +358,22 @@ def suite_run(
 def suite_report(
     file: Annotated[Path, typer.Argument(help="the suite file (TOML)")],
     out: Annotated[Path, typer.Option("--out", help="folder for report.md and plots")],
+    readme: Annotated[Path | None, typer.Option(
+        "--readme", help="also write the report between this file's markers "
+                         "'<!-- mmalign suite report FILE: begin -->' and '...: end -->'")] = None,
     db: Annotated[Path | None, typer.Option(help="results database")] = None,
 ) -> None:
-    """Write OUT/report.md: the suite's leaderboard, paired comparisons and PNG plots."""
+    """Write OUT/report.md: the suite's leaderboard, paired comparisons and PNG plots
+    (and, with --readme, the same report into a README's marked block)."""
     from mmalign.suite.report import write_report
     from mmalign.suite.spec import load
 
     try:
-        path = write_report(load(file), out, db)
+        path = write_report(load(file), out, db, readme)
     except MMAlignError as exc:
         _fail(exc)
-    console.print(f"wrote {path}", highlight=False)
+    console.print(f"wrote {path}" + (f" and the block in {readme}" if readme else ""),
+                  highlight=False)
 
 
 def _mount_data_commands() -> None:

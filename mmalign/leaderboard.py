@@ -199,6 +199,10 @@ class Board:
     #: measured rows not comparable with the reported ones, with the difference named
     apart: list[tuple[Row, list[str]]] = field(default_factory=list)
     reference: Row | None = None
+    #: several references (a suite's ``report.pairs``) and, row key -> the reference that
+    #: row is paired with; a row of no group is compared with nothing
+    references: list[Row] = field(default_factory=list)
+    groups: dict[str, Row] = field(default_factory=dict)
 
     def best(self, metric: str) -> float | None:
         vals = [r.mean(metric) for r in self.rows if not r.reported]
@@ -207,10 +211,24 @@ class Board:
             return None
         return max(vals) if self.higher_is_better.get(metric, True) else min(vals)
 
-    def paired(self, row: Row, metric: str) -> stats.Paired | None:
-        if self.reference is None or row.reported or row is self.reference:
+    def reference_of(self, row: Row) -> Row | None:
+        """The row ``row`` is compared with: its group's reference, else the reference."""
+        if row.reported or self.is_reference(row):
             return None
-        return stats.paired(row.by_seed(metric), self.reference.by_seed(metric))
+        return self.groups.get(row.key) if self.references else self.reference
+
+    def is_reference(self, row: Row) -> bool:
+        return row is self.reference or any(row is ref for ref in self.references)
+
+    @property
+    def compared(self) -> bool:
+        return self.reference is not None or bool(self.references)
+
+    def paired(self, row: Row, metric: str) -> stats.Paired | None:
+        ref = self.reference_of(row)
+        if ref is None:
+            return None
+        return stats.paired(row.by_seed(metric), ref.by_seed(metric))
 
     @property
     def measured(self) -> list[Row]:
@@ -243,8 +261,9 @@ def _matches(row: Row, variant: str | None, default_sizes: dict[str, str]) -> bo
         variant == row.size and not row.overrides)
 
 
-def _pick_reference(rows: list[Row], against: tuple[str, str | None],
-                    default_sizes: dict[str, str]) -> Row | None:
+def pick_reference(rows: list[Row], against: tuple[str, str | None],
+                   default_sizes: dict[str, str]) -> Row | None:
+    """The one measured row ``against`` (METHOD, VARIANT) names; None when none does."""
     method, variant = against
     found = [r for r in rows if r.method == method and not r.reported
              and _matches(r, variant, default_sizes)]
@@ -289,7 +308,7 @@ def build_boards(
         apart.sort(key=lambda item: _sort_value(item[0], first))
         board = Board(name, order, main, {m: not lower_is_better(m) for m in order}, apart)
         if ref_spec:
-            board.reference = _pick_reference(rows, ref_spec, default_sizes or {})
+            board.reference = pick_reference(rows, ref_spec, default_sizes or {})
         boards.append(board)
     if ref_spec and boards and all(b.reference is None for b in boards):
         method, variant = ref_spec
@@ -324,16 +343,18 @@ def cell(row: Row, metric: str) -> str:
 
 def delta_cell(board: Board, row: Row, metric: str) -> tuple[str, str]:
     """(difference with its CI, p-value with the verdict) against the reference."""
-    if row is board.reference:
+    if board.is_reference(row):
         return "reference", BLANK
     p = board.paired(row, metric)
     if p is None:
         return BLANK, BLANK
     ci = f" [{p.delta_ci95[0]:+.4f}, {p.delta_ci95[1]:+.4f}]" if p.delta_ci95 else ""
+    ref = board.reference_of(row)
+    versus = f" vs {ref.name or ref.label}" if board.references and ref is not None else ""
     if p.p_value is None:
-        return f"{p.delta:+.4f}{ci} (n={p.n})", BLANK
+        return f"{p.delta:+.4f}{ci} (n={p.n}){versus}", BLANK
     verdict = "" if p.distinguishable else " (not distinguishable)"
-    return f"{p.delta:+.4f}{ci} (n={p.n})", f"{p.p_value:.3g}{verdict}"
+    return f"{p.delta:+.4f}{ci} (n={p.n}){versus}", f"{p.p_value:.3g}{verdict}"
 
 
 def runs_cell(row: Row) -> str:
@@ -346,10 +367,12 @@ def notes(row: Row) -> str:
 
 def _header(board: Board, with_notes: bool) -> list[str]:
     head = ["method", "variant", "n", *board.metrics]
-    if board.reference is not None and board.metrics:
+    if board.compared and board.metrics:
         first = board.metrics[0]
-        head += [f"Δ {first} vs {board.reference.method} {board.reference.label} [95% CI]",
-                 "p (paired t)"]
+        versus = ("its reference" if board.references else
+                  f"{board.reference.method} {board.reference.label}"
+                  if board.reference else "")
+        head += [f"Δ {first} vs {versus} [95% CI]", "p (paired t)"]
     if with_notes:
         head.append("notes")
     return head
@@ -363,7 +386,7 @@ def _cells(board: Board, row: Row, bold: Any, with_notes: bool,
         if not row.reported and row.mean(m) is not None and row.mean(m) == board.best(m):
             text = bold(text)
         out.append(text)
-    if board.reference is not None and board.metrics:
+    if board.compared and board.metrics:
         out += list(delta_cell(board, row, board.metrics[0]))
     if with_notes:
         out.append(notes(row))
@@ -470,12 +493,14 @@ def row_json(board: Board, row: Row, differs: list[str] | None) -> dict[str, Any
         if p is not None:
             entry.update(p.as_dict())
         metrics[m] = entry
+    ref = board.reference_of(row)
     return {
         "method": row.method, "variant": row.label, "size": row.size,
         "overrides": row.overrides, "config_key": row.key, "reported": row.reported,
         "source": row.source, "n": row.seeds, "stand_in": row.stand_in,
-        "reference": row is board.reference, "protocol_differences": differs or [],
+        "reference": board.is_reference(row), "protocol_differences": differs or [],
         "run_ids": row.run_ids, "metrics": metrics,
+        "compared_with": None if ref is None else {"method": ref.method, "variant": ref.label},
     }
 
 

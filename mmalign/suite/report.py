@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mmalign import atomic, leaderboard, plots
-from mmalign.leaderboard import Board, resolved_key
+from mmalign import atomic, leaderboard, plots, stats
+from mmalign.errors import ConfigError
+from mmalign.leaderboard import Board, Row, resolved_key
+from mmalign.suite import readme
 from mmalign.suite.launch import Planner, state_dir
 from mmalign.suite.spec import Suite, expand
 
@@ -55,29 +57,125 @@ def _add_columns(run: dict[str, Any], columns: dict[str, str]) -> None:
             test[name] = float(node)
 
 
-def _paired_table(board: Board) -> list[str]:
-    ref = board.reference
-    if ref is None:
-        return [f"No reference row on {board.task}."]
+def _verdict(p: stats.Paired) -> str:
+    return {True: "distinguishable (p < 0.05)", False: "not distinguishable",
+            None: "too few shared seeds"}[p.distinguishable]
+
+
+def _ci(p: stats.Paired) -> str:
+    return (f"[{p.delta_ci95[0]:+.4f}, {p.delta_ci95[1]:+.4f}]"
+            if p.delta_ci95 else leaderboard.BLANK)
+
+
+def _pv(p: stats.Paired) -> str:
+    return f"{p.p_value:.3g}" if p.p_value is not None else leaderboard.BLANK
+
+
+def _paired_table(board: Board, ref: Row, rows: list[Row]) -> list[str]:
     lines = [f"Against **{ref.method} · {ref.label}** (row minus reference, paired by seed; "
              "95% t-interval of the mean difference; two-sided paired t-test):", "",
              "| method | variant | metric | n | Δ | Δ 95% CI | p | verdict |",
              "|---|---|---|---|---|---|---|---|"]
-    for row in board.measured:
-        if row is ref:
-            continue
+    for row in rows:
         for metric in board.metrics:
             p = board.paired(row, metric)
             if p is None:
                 continue
-            ci = (f"[{p.delta_ci95[0]:+.4f}, {p.delta_ci95[1]:+.4f}]"
-                  if p.delta_ci95 else leaderboard.BLANK)
-            pv = f"{p.p_value:.3g}" if p.p_value is not None else leaderboard.BLANK
-            verdict = {True: "distinguishable (p < 0.05)", False: "not distinguishable",
-                       None: "too few shared seeds"}[p.distinguishable]
-            lines.append(f"| {row.method} | {row.label} | {metric} | {p.n} | "
-                         f"{p.delta:+.4f} | {ci} | {pv} | {verdict} |")
+            lines.append(f"| {row.method} | {_md(row.label)} | {metric} | {p.n} | "
+                         f"{p.delta:+.4f} | {_ci(p)} | {_pv(p)} | {_verdict(p)} |")
+    if len(lines) == 4:
+        lines.append("| " + " | ".join([leaderboard.BLANK] * 8) + " |")
     return lines
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _group_rows(board: Board, suite: Suite, ref: Row, variant: str) -> list[Row]:
+    """The rows paired with ``ref``, in the order report.pairs lists them."""
+    order = suite.pairs[variant]
+    rows = [r for r in board.measured if board.groups.get(r.key) is ref]
+    return sorted(rows, key=lambda r: (order.index(r.name), r.method))
+
+
+def _paired_sections(board: Board, suite: Suite) -> list[str]:
+    if not suite.pairs:
+        if board.reference is None:
+            return [f"No reference row on {board.task}."]
+        return _paired_table(board, board.reference,
+                             [r for r in board.measured if r is not board.reference])
+    lines = ["Each variant is paired with the reference of its group (`[report.pairs]` of "
+             "the suite file); references are not compared with each other.", ""]
+    for text in suite.against:
+        method, variant = leaderboard.parse_against(text)
+        ref = _reference(board, method, variant)
+        lines += [f"### Against `{variant}`", ""]
+        if ref is None:
+            lines += [f"No completed run of {text} on {board.task} yet.", ""]
+            continue
+        lines += [*_paired_table(board, ref, _group_rows(board, suite, ref, variant)), ""]
+    return lines
+
+
+def _reference(board: Board, method: str, variant: str | None) -> Row | None:
+    return next((r for r in board.references if r.method == method and r.name == variant),
+                None)
+
+
+def _effect(p: stats.Paired | None, higher_is_better: bool) -> str:
+    """What the ablated ingredient does in one setting, read off method − ablation."""
+    if p is None:
+        return "not run"
+    if p.distinguishable is None:
+        return "too few seeds"
+    if not p.distinguishable:
+        return "no difference shown"
+    return "helps" if (p.delta > 0) == higher_is_better else "hurts"
+
+
+def _contrast(board: Board, suite: Suite) -> list[str]:
+    """Each ablation in every setting side by side: the reference minus the ablation,
+    paired within the setting. The settings' data differ, so no test spans them."""
+    if not suite.contrast:
+        return []
+    settings = [leaderboard.parse_against(text) for text in suite.against]
+    refs = [_reference(board, method, variant) for method, variant in settings]
+    names = [variant or "" for _, variant in settings]
+    head = ["ablation", "metric"]
+    for name in names:
+        head += [f"{name}: Δ = {name} − ablation [95% CI] (n)", f"{name}: p"]
+    head.append("reading")
+    lines = ["## The mechanism in each setting", "",
+             "Δ is the reference minus the ablation on the seeds both share, so it is what "
+             "the ingredient the ablation removes adds (↑: higher is better, so Δ > 0 is a "
+             "gain; ↓: lower is better, so Δ < 0 is a gain); 95% t-interval of the paired "
+             "difference, two-sided paired t-test. Each Δ is paired within its setting; the "
+             "settings' data differ, so their Δs are set side by side, not tested against "
+             "each other.", "",
+             "| " + " | ".join(_md(h) for h in head) + " |", "|" + "---|" * len(head)]
+    for label, variants in suite.contrast.items():
+        for metric in board.metrics:
+            higher = board.higher_is_better.get(metric, True)
+            cells = [f"{_md(label)} ({', '.join(variants)})",
+                     f"{metric} {'↑' if higher else '↓'}"]
+            effects = []
+            for (method, _), ref, name, variant in zip(settings, refs, names, variants,
+                                                        strict=True):
+                row = next((r for r in board.measured
+                            if r.method == method and r.name == variant), None)
+                p = (stats.paired(ref.by_seed(metric), row.by_seed(metric))
+                     if ref is not None and row is not None else None)
+                if p is None:
+                    cells += [leaderboard.BLANK, leaderboard.BLANK]
+                else:
+                    cells += [f"{p.delta:+.4f} {_ci(p)} (n={p.n})",
+                              _pv(p) + ("" if p.distinguishable else
+                                        " (not distinguishable)")]
+                effects.append(f"{name}: {_effect(p, higher)}")
+            cells.append("; ".join(effects))
+            lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _plot(board: Board, out: Path) -> list[str]:
@@ -97,21 +195,57 @@ def _plot(board: Board, out: Path) -> list[str]:
     return [f"![{board.task} {metric}]({name})"]
 
 
-def write_report(suite: Suite, out: Path, db: Path | None = None) -> Path:
-    """Write ``out/report.md`` and its PNG plots; returns the report's path."""
+def _boards(suite: Suite, runs: list[dict[str, Any]], names: dict[str, str]) -> list[Board]:
     from mmalign.plugins import get_host
 
     registry = get_host().registry
-    runs, names, counts = suite_runs(suite, db)
     primary = {e.name: list(e.obj.metrics) for e in registry.list("task")}
     sizes = {e.name: e.obj.default_size for e in registry.list("method")}
-    against = suite.against or f"{suite.methods[0]}:{next(iter(suite.variants))}"
+    against = None if suite.pairs else (
+        suite.against[0] if suite.against else
+        f"{suite.methods[0]}:{next(iter(suite.variants))}")
     boards = leaderboard.build_boards(runs, None, None, False, primary, against=against,
-                                      default_sizes=sizes, names=names) if runs else []
+                                      default_sizes=sizes, names=names)
+    for board in boards:
+        if suite.pairs:
+            _pair(board, suite, sizes)
+        if suite.metrics:
+            board.metrics = [m for m in suite.metrics if m in board.metrics]
+    unknown = [m for m in suite.metrics
+               if boards and not any(m in b.metrics for b in boards)]
+    if unknown:
+        raise ConfigError(f"{suite.path}: 'report.metrics' names '{unknown[0]}', which no "
+                          "completed run of the suite recorded")
+    return boards
+
+
+def _pair(board: Board, suite: Suite, sizes: dict[str, str]) -> None:
+    """Give each row of a report.pairs group its group's reference."""
+    rows = board.measured
+    for text in suite.against:
+        method, variant = leaderboard.parse_against(text)
+        ref = leaderboard.pick_reference(rows, (method, variant), sizes)
+        if ref is None:
+            continue
+        board.references.append(ref)
+        members = set(suite.pairs.get(variant or "", []))
+        for row in rows:
+            if row.name in members:
+                board.groups[row.key] = ref
+
+
+def write_report(suite: Suite, out: Path, db: Path | None = None,
+                 readme_path: Path | None = None) -> Path:
+    """Write ``out/report.md`` and its PNG plots, and with ``readme_path`` the same
+    report into that file's marked block; returns the report's path."""
+    command = readme.command(suite.path, out, readme_path)
+    if readme_path is not None:
+        readme.check(readme_path, suite.path)  # a missing marker fails before any work
+    runs, names, counts = suite_runs(suite, db)
+    boards = _boards(suite, runs, names) if runs else []
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"# Suite `{suite.name}`", "",
-             f"Generated by `mmalign suite report {suite.path} --out {out}` from the results "
-             "store.", "",
+             f"Generated by `{command}` from the results store.", "",
              "Cells: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + ".", ""]
     if suite.budget_steps is not None:
         lines += [f"Budget: {suite.budget_steps} optimizer steps per cell "
@@ -119,7 +253,8 @@ def write_report(suite: Suite, out: Path, db: Path | None = None) -> Path:
                   "stopping off).", ""]
     for board in boards:
         lines += ["## Leaderboard", "", leaderboard.render_markdown(board), "",
-                  "## Paired comparisons", "", *_paired_table(board), "",
+                  "## Paired comparisons", "", *_paired_sections(board, suite), "",
+                  *_contrast(board, suite),
                   "## Plots", "", *_plot(board, out), ""]
     if not boards:
         lines += ["No completed runs of this suite yet: `mmalign suite run "
@@ -132,5 +267,8 @@ def write_report(suite: Suite, out: Path, db: Path | None = None) -> Path:
         lines += [f"- {c['cell']}: {c['error']}" for c in failed]
         lines.append("")
     path = out / "report.md"
-    atomic.write_text(path, "\n".join(lines))
+    text = "\n".join(lines)
+    atomic.write_text(path, text)
+    if readme_path is not None:
+        readme.embed(readme_path, suite.path, text, out)
     return path

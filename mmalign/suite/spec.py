@@ -14,6 +14,7 @@ from mmalign.suggest import did_you_mean
 KEYS = ("methods", "tasks", "sizes", "seeds", "defaults", "variants", "budget", "launcher",
         "report")
 BUDGET_KEYS = ("steps", "stage")
+REPORT_KEYS = ("against", "pairs", "contrast", "columns", "metrics")
 
 
 @dataclass
@@ -29,7 +30,14 @@ class Suite:
     #: the TrainConfig the budget sets (``train`` -> ``train.epochs``)
     budget_stage: str = "train"
     launcher: dict[str, Any] = field(default_factory=dict)
-    against: str | None = None
+    #: the report's references as written ("METHOD[:VARIANT]"); none: the first variant
+    against: list[str] = field(default_factory=list)
+    #: reference variant -> the variants paired with it (empty: all with the one reference)
+    pairs: dict[str, list[str]] = field(default_factory=dict)
+    #: ablation label -> its variant under each reference, in ``against`` order
+    contrast: dict[str, list[str]] = field(default_factory=dict)
+    #: the metrics the report shows, in this order (empty: every metric of the task)
+    metrics: list[str] = field(default_factory=list)
     #: report columns from each run's record: name -> dotted path under ``extra``
     columns: dict[str, str] = field(default_factory=dict)
 
@@ -99,15 +107,104 @@ def load(path: Path) -> Suite:
         budget_steps=steps,
         budget_stage=str(budget.get("stage", "train")),
         launcher=dict(data.get("launcher", {})),
-        against=data.get("report", {}).get("against"),
-        columns=_columns(data.get("report", {}), path),
+        **_report(data.get("report", {}), list(variants), path),
     )
 
 
-def _columns(report: dict[str, Any], path: Path) -> dict[str, str]:
+def _report(report: dict[str, Any], variants: list[str], path: Path) -> dict[str, Any]:
+    """The ``[report]`` table: references, their pairing groups, contrasts, columns."""
     for key in report:
-        if key not in ("against", "columns"):
-            raise ConfigError(f"{path}: unknown key 'report.{key}'. Valid: against, columns")
+        if key not in REPORT_KEYS:
+            raise ConfigError(f"{path}: unknown key 'report.{key}'.{did_you_mean(key, REPORT_KEYS)}"
+                              f" Valid: {', '.join(REPORT_KEYS)}")
+    against = report.get("against", [])
+    against = [against] if isinstance(against, str) else against
+    if not isinstance(against, list) or not all(isinstance(a, str) and a for a in against):
+        raise ConfigError(f"{path}: 'report.against' must be \"METHOD:VARIANT\" or a list "
+                          "of them")
+    metrics = report.get("metrics", [])
+    if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+        raise ConfigError(f"{path}: 'report.metrics' must be a list of metric names")
+    pairs = _pairs(report, against, variants, path)
+    return {"against": against, "pairs": pairs, "metrics": metrics,
+            "contrast": _contrast(report, against, pairs, path),
+            "columns": _columns(report, path)}
+
+
+def _reference_variants(against: list[str], variants: list[str], path: Path) -> list[str]:
+    names = []
+    for text in against:
+        variant = text.partition(":")[2]
+        if variant not in variants:
+            raise ConfigError(f"{path}: 'report.against' entry '{text}' must name one of the "
+                              f"suite's variants as METHOD:VARIANT ({', '.join(variants)})")
+        if variant in names:
+            raise ConfigError(f"{path}: 'report.against' names variant '{variant}' twice")
+        names.append(variant)
+    return names
+
+
+def _pairs(report: dict[str, Any], against: list[str], variants: list[str],
+           path: Path) -> dict[str, list[str]]:
+    """Which reference each variant is paired with. Explicit, so that a comparison
+    across settings whose data differ (premise against control) is never made."""
+    pairs = report.get("pairs")
+    if pairs is None:
+        if len(against) > 1:
+            raise ConfigError(f"{path}: 'report.against' names several references, so "
+                              "[report.pairs] must list each reference's variants, e.g. "
+                              'control = ["control-wo-inter"]')
+        return {}
+    refs = _reference_variants(against, variants, path)
+    if not isinstance(pairs, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v) for v in pairs.values()):
+        raise ConfigError(f"{path}: 'report.pairs' must map a reference variant to a list of "
+                          'variant names, e.g. control = ["control-wo-inter"]')
+    owner: dict[str, str] = {}
+    for ref, members in pairs.items():
+        if ref not in refs:
+            raise ConfigError(f"{path}: 'report.pairs.{ref}' is not a variant named in "
+                              f"'report.against' ({', '.join(refs)})")
+        for name in members:
+            if name not in variants:
+                raise ConfigError(f"{path}: 'report.pairs.{ref}' lists '{name}', which is not "
+                                  f"a variant.{did_you_mean(name, variants)}")
+            if name in refs:
+                raise ConfigError(f"{path}: 'report.pairs.{ref}' lists the reference '{name}'"
+                                  "; references are not paired with each other")
+            if name in owner:
+                raise ConfigError(f"{path}: variant '{name}' is in report.pairs.{owner[name]} "
+                                  f"and report.pairs.{ref}; it needs one reference")
+            owner[name] = ref
+    loose = [v for v in variants if v not in refs and v not in owner]
+    if loose:
+        raise ConfigError(f"{path}: variant '{loose[0]}' is in no report.pairs group; add it "
+                          "to the list of the reference it is compared with")
+    return {ref: list(pairs.get(ref, [])) for ref in refs}
+
+
+def _contrast(report: dict[str, Any], against: list[str], pairs: dict[str, list[str]],
+              path: Path) -> dict[str, list[str]]:
+    contrast = report.get("contrast", {})
+    if contrast and not pairs:
+        raise ConfigError(f"{path}: 'report.contrast' needs [report.pairs] (each setting's "
+                          "reference and its ablations)")
+    refs = list(pairs)
+    if not isinstance(contrast, dict):
+        raise ConfigError(f"{path}: 'report.contrast' must map an ablation's label to its "
+                          "variant under each reference, in 'report.against' order")
+    for label, names in contrast.items():
+        if not isinstance(names, list) or len(names) != len(refs):
+            raise ConfigError(f"{path}: 'report.contrast.{label}' must list one variant per "
+                              f"reference ({', '.join(refs)}), in that order")
+        for ref, name in zip(refs, names, strict=True):
+            if name not in pairs[ref]:
+                raise ConfigError(f"{path}: 'report.contrast.{label}' names '{name}' for "
+                                  f"'{ref}', but report.pairs.{ref} does not list it")
+    return {label: list(names) for label, names in contrast.items()}
+
+
+def _columns(report: dict[str, Any], path: Path) -> dict[str, str]:
     columns = report.get("columns", {})
     if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
         raise ConfigError(f"{path}: 'report.columns' must map a column name to a dotted "
