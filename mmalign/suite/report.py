@@ -26,14 +26,18 @@ def suite_runs(suite: Suite, db: Path | None = None) -> tuple[list[dict[str, Any
     and how many cells are completed, failed or not run."""
     from mmalign.results import ResultsStore
 
-    planner = Planner(suite, db)
     cells = expand(suite)
+    stored = [r for r in ResultsStore(db).runs()
+              if r.get("config") and r["method"] in suite.methods]
+    if not stored:  # nothing to match: no need to resolve (or generate) any task
+        return [], {}, {"cells": len(cells), "completed": 0, "failed": 0,
+                        "not run": len(cells)}
+    planner = Planner(suite, db)
     reqs = [planner.request(c) for c in cells]
     names = {planner.key(r, with_seed=False): c.variant for c, r in zip(cells, reqs,
                                                                         strict=True)}
     wanted = {planner.key(r) for r in reqs}
-    runs = [r for r in ResultsStore(db).runs()
-            if r.get("config") and resolved_key(r["config"]) in names]
+    runs = [r for r in stored if resolved_key(r["config"]) in names]
     for run in runs:
         _add_columns(run, suite.columns)
     done = {resolved_key(r["config"], True) for r in runs if r["status"] == "completed"}
