@@ -21,7 +21,7 @@ from torch import Tensor
 from mmalign import paths
 from mmalign.config import config_hash
 from mmalign.errors import MMAlignError
-from mmalign.interfaces import Batch, Encoder, Sample
+from mmalign.interfaces import INSTANCE, Batch, Encoder, Sample
 from mmalign.skips import SkipCounter
 from mmalign.store import FeatureStore, StoredColumn, content_key, feasibility, store_dir
 from mmalign.store.padding import pad_cat
@@ -66,6 +66,9 @@ class FeatureSet:
     modalities: dict[str, ModalityData]
     encoders: dict[str, Encoder]
     skipped: int = 0
+    #: per sample, its cross-modal instance id (``Sample.meta[INSTANCE]``); None when the
+    #: task has none
+    instances: list[str | None] | None = None
     _lookups: dict[str, Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -344,7 +347,13 @@ def build_feature_set(
         modalities=modalities,
         encoders=encoders,
         skipped=len(samples) - len(kept),
+        instances=_instances([samples[p] for p in kept]),
     )
+
+
+def _instances(samples: list[Sample]) -> list[str | None] | None:
+    ids = [s.meta.get(INSTANCE) for s in samples]
+    return None if all(i is None for i in ids) else ids
 
 
 def shuffled_batches(

@@ -62,9 +62,18 @@ class EmptyConfig(StrictModel):
 # --------------------------------------------------------------------------- data
 
 
+#: the ``Sample.meta`` key of a sample's cross-modal instance id
+INSTANCE = "instance"
+
+
 @dataclass
 class Sample:
-    """One example: raw inputs per modality, a label, and where it came from."""
+    """One example: raw inputs per modality, a label, and where it came from.
+
+    ``meta[INSTANCE]`` (when a task has :attr:`Task.instances`) names the instance the
+    sample shows: samples of different modalities with the same id are views of one
+    instance (synth-events' events), not merely of one category.
+    """
 
     id: str
     inputs: dict[str, Any]
@@ -397,6 +406,9 @@ class Task(ABC):
     embedded: ClassVar[bool] = False
     #: task to suggest when this one's data is absent
     stand_in: ClassVar[str | None] = None
+    #: what a cross-modal instance is (e.g. "event") when every sample of every modality
+    #: carries its id in ``meta[INSTANCE]``; None when samples are aligned by label only
+    instances: ClassVar[str | None] = None
 
     def __init__(self, config: StrictModel | None = None, data_dir: Path | None = None) -> None:
         self.config = config if config is not None else self.Config()

@@ -9,7 +9,9 @@ pitch is the colour (and an octave lower when large), its timbre the shape, its
 onset the horizontal and its length the vertical place; the clip moves the drawn
 shape from its place in its direction. Files of one event share a name
 (``{category}_{event}.{ext}``) across the four modality folders, so a joint loader
-can take true 4-tuples; category-aligned readers see ordinary XMediaNet lists.
+can take true 4-tuples; the reader puts that name in every sample's
+``meta["instance"]`` (the task's ``instances`` is "event"), and category-aligned
+readers see ordinary XMediaNet lists.
 With ``coupling`` 0 each modality draws its own latent, so the views of an
 "event" share only the category (what XMediaNet itself guarantees): a joint tuple
 then carries no more than category-matched pairs.
@@ -22,7 +24,7 @@ frozen features far from saturating R@1.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,7 +41,7 @@ from mmalign.data.xmedianet import (
     read_xmedianet,
     retrieval_evaluate,
 )
-from mmalign.interfaces import Outputs, Sample
+from mmalign.interfaces import INSTANCE, Outputs, Sample
 
 SHAPES = (
     "circle", "ring", "square", "frame", "triangle", "diamond", "star", "cross",
@@ -228,6 +230,7 @@ class SynthEvents(EmbeddedTask):
     label_type = "retrieval"
     metrics = RETRIEVAL_METRICS
     generator_version = 1
+    instances = "event"
 
     def __init__(self, config: StructuredConfig | None = None, data_dir: Path | None = None):
         super().__init__(config, data_dir)
@@ -261,7 +264,12 @@ class SynthEvents(EmbeddedTask):
         write_truth(out / TRUTH_FILE, truth)
 
     def read(self, report: Report, deep: bool) -> dict[str, list[Sample]]:
+        """XMediaNet lists; each sample's event is its file name without the extension,
+        the name its event's four views share."""
         splits, self._names = read_xmedianet(self.root, XMediaNetConfig(), report, deep)
+        for samples in splits.values():
+            for sample in samples:
+                sample.meta[INSTANCE] = PurePosixPath(sample.id).stem
         return splits
 
     def data_label_names(self) -> list[str] | None:

@@ -3,7 +3,7 @@ paper's projection heads), an alignment objective (n-modal InfoNCE), a strategy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from torch import nn
@@ -26,7 +26,7 @@ from mmalign.interfaces import (
     TrainConfig,
 )
 from mmalign.plugins import get_registry
-from mmalign_infonce.sampling import RoundRobin, Strategy, make_loader
+from mmalign_infonce.sampling import RoundRobin, Strategy, Tuples, make_loader
 
 #: frozen embedded backbones (audio-mel has no published weights: frozen random features)
 EMBEDDED_ENCODERS = {
@@ -60,6 +60,11 @@ class InfoNCEConfig(StrictModel):
     modalities: list[str] | None = None
     strategy: Strategy = "joint"
     round_robin: RoundRobin = Field(default_factory=RoundRobin)
+    #: how a batch row is aligned across modalities: "category" (XMediaNet: one item of
+    #: the same category per modality) or "event" (every modality's view of one event,
+    #: for tasks whose samples name their instance); "auto" is resolved per task when
+    #: the run is resolved ("event" when the task has instance ids) and recorded so
+    tuples: Literal["auto"] | Tuples = "auto"
     #: the paper's projection heads; any registered fusion exposing embeddings
     fusion: FusionRef = Field(default_factory=lambda: FusionRef(name="projection-heads"))
     #: equation 2; any registered objective reading only the embeddings
@@ -82,6 +87,20 @@ class InfoNCEConfig(StrictModel):
     def _split(cls, value: Any) -> Any:
         """``--set modalities=text`` arrives as a string; a list is what is meant."""
         return [value] if isinstance(value, str) else value
+
+
+def tuple_mode(config: InfoNCEConfig, task: Task) -> Tuples:
+    """``tuples`` for ``task``: "auto" is "event" when the task's samples name their
+    cross-modal instance, else "category"; "event" on a task without is refused."""
+    if config.tuples == "auto":
+        return "event" if task.instances else "category"
+    if config.tuples == "event" and not task.instances:
+        raise ConfigError(
+            f"tuples='event' needs instance ids, and task '{task.name}' has none (its "
+            "samples are aligned by category only: no Sample.meta['instance']); "
+            "use tuples=category"
+        )
+    return config.tuples
 
 
 class InfoNCEModel(nn.Module):
@@ -117,7 +136,8 @@ def selected_modalities(config: InfoNCEConfig, task: Task) -> list[str]:
 
 
 class InfoNCE(Method):
-    """n-modal InfoNCE late-fusion joint embedding, trained round-robin or jointly."""
+    """n-modal InfoNCE late-fusion joint embedding, trained round-robin or jointly, on
+    tuples aligned by category or, where the task names them, by event."""
 
     Config = InfoNCEConfig
     name = "infonce"
@@ -138,7 +158,10 @@ class InfoNCE(Method):
     }
 
     def check(self, config: Any, task: Task) -> None:
-        """The fusion gets what it needs and exposes the embeddings the objective reads."""
+        """The fusion gets what it needs and exposes the embeddings the objective reads;
+        ``tuples`` fits the task and is resolved in ``config``, so the run records the
+        mode it trains with."""
+        config.tuples = tuple_mode(config, task)
         modalities = selected_modalities(config, task)
         registry = get_registry()
         refs = {m: config.encoders[m] for m in modalities}
@@ -170,7 +193,9 @@ class InfoNCE(Method):
                 build=build,
                 train=config.train,
                 encoders={m: config.encoders[m] for m in modalities},
-                loader=make_loader(config.strategy, modalities, config.round_robin),
+                loader=make_loader(
+                    config.strategy, modalities, config.round_robin, tuple_mode(config, task)
+                ),
                 find_unused_parameters=config.strategy == "round-robin",
             )
         ]

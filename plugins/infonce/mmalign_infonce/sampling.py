@@ -1,4 +1,4 @@
-"""Batches of category-aligned tuples built from independently collected samples.
+"""Batches of aligned tuples: by category (XMediaNet) or by event (synth-events).
 
 XMediaNet aligns its modalities only by category: every sample carries one modality
 and a label. A batch of ``B`` tuples is built by
@@ -16,6 +16,16 @@ Row ``i`` of every modality in the batch then shows the same category: these are
 aligned tuples equation 2 needs. ``batch["label"]`` holds the categories and
 ``batch["index"]`` a tuple id, unique within the epoch.
 
+``tuples="event"`` is for data whose samples name a cross-modal instance
+(``FeatureSet.instances``; synth-events renders one latent per event in all four
+modalities): step 1 is unchanged, and step 2 takes, for each drawn category, the next
+event of that category's shuffled pool of events that every modality of the batch
+has, then every modality's row of that event. Row ``i`` of every modality is then one
+event; while ``B`` <= ``C`` the ``B`` events are of distinct categories, so the only
+difference from category tuples is that the views of a row share their instance.
+``batch["index"]`` is then the event's number in the split (one event drawn twice in
+a batch is one tuple).
+
 Strategies differ only in which modalities a batch holds: ``joint`` puts all of
 them in every batch; ``round-robin`` gives each batch one unordered pair. A joint
 epoch walks the largest modality once: ``ceil(n / B)`` batches. A round-robin epoch
@@ -26,8 +36,10 @@ walks every pair's larger modality once (``ceil(n_pair / B)`` batches per pair, 
 P times a joint epoch) and ``weights="proportional"`` shares the batches in proportion
 to those counts. The pairs are interleaved (one batch each in turn, an order
 reshuffled every epoch) or, ``schedule="block"``, trained one after the other.
-Every batch is full-sized, because tuples are drawn rather than partitioned.
-Under DDP each process takes its contiguous slice of the same global batch.
+Both tuple modes count an epoch alike (with one row per event and modality, ``n`` is
+the number of events). Every batch is full-sized, because tuples are drawn rather
+than partitioned. Under DDP each process takes its contiguous slice of the same
+global batch.
 """
 
 from __future__ import annotations
@@ -45,36 +57,92 @@ from mmalign.interfaces import Batch, StrictModel
 from mmalign_infonce.losses import unordered_pairs
 
 Strategy = Literal["joint", "round-robin"]
+Tuples = Literal["category", "event"]
 Group = tuple[str, ...]
 
 
-class TupleSampler:
-    """Category pools of one split and the cursors that walk them."""
+def event_codes(fs, modalities: Sequence[str]) -> tuple[dict[str, Tensor], Tensor]:
+    """Per modality, the event number of each of its rows, and each event's category.
 
-    def __init__(self, fs, modalities: Sequence[str], generator: torch.Generator) -> None:
+    Refuses a split whose rows lack an instance id, or whose views of one event
+    disagree on its category.
+    """
+    if fs.instances is None:
+        raise MMAlignError(f"split '{fs.split}' has no instance ids: tuples='event' needs one "
+                           "per sample (Sample.meta['instance'])")
+    assert fs.labels is not None
+    ids: dict[str, list[str]] = {}
+    for m in modalities:
+        names = [fs.instances[int(p)] for p in fs.modalities[m].rows]
+        if any(n is None for n in names):
+            missing = sum(n is None for n in names)
+            raise MMAlignError(f"split '{fs.split}': {missing} '{m}' rows have no instance id; "
+                               "tuples='event' needs one per sample")
+        ids[m] = names  # type: ignore[assignment]
+    number = {n: i for i, n in enumerate(sorted({n for names in ids.values() for n in names}))}
+    category = torch.full((len(number),), -1, dtype=torch.long)
+    codes: dict[str, Tensor] = {}
+    for m, names in ids.items():
+        codes[m] = torch.tensor([number[n] for n in names], dtype=torch.long)
+        labels = fs.labels[fs.modalities[m].rows]
+        known = category[codes[m]]
+        clash = (known >= 0) & (known != labels)
+        if bool(clash.any()):
+            name = names[int(clash.nonzero()[0])]
+            raise MMAlignError(f"split '{fs.split}': the views of event '{name}' have "
+                               "different categories")
+        category[codes[m]] = labels
+    return codes, category
+
+
+class TupleSampler:
+    """Category (or event) pools of one split and the cursors that walk them.
+
+    A *unit* is what a row is drawn as: its category (``tuples="category"``) or its
+    event (``"event"``); ``pools[m][unit]`` are modality ``m``'s rows of that unit.
+    """
+
+    def __init__(
+        self,
+        fs,
+        modalities: Sequence[str],
+        generator: torch.Generator,
+        tuples: Tuples = "category",
+    ) -> None:
         if fs.labels is None:
             raise MMAlignError(f"split '{fs.split}' has no labels: tuples are aligned by category")
-        self.fs = fs
-        self.generator = generator
-        self.pools: dict[str, dict[int, Tensor]] = {}
         for m in modalities:
             if m not in fs.modalities:
                 raise MMAlignError(f"split '{fs.split}' has no modality '{m}'")
-            labels = fs.labels[fs.modalities[m].rows]
-            self.pools[m] = {int(c): (labels == c).nonzero().flatten() for c in labels.unique()}
-        self._order: dict[tuple[str, int], Tensor] = {}
-        self._cursor: dict[tuple[str, int], int] = {}
+        self.fs = fs
+        self.tuples = tuples
+        self.generator = generator
+        if tuples == "event":
+            units, self.unit_category = event_codes(fs, modalities)
+        else:
+            units = {m: fs.labels[fs.modalities[m].rows] for m in modalities}
+            self.unit_category = torch.arange(int(fs.labels.max()) + 1 if len(fs.labels) else 0)
+        self.pools: dict[str, dict[int, Tensor]] = {
+            m: {int(u): (units[m] == u).nonzero().flatten() for u in units[m].unique()}
+            for m in modalities
+        }
+        self._order: dict[tuple, Tensor] = {}
+        self._cursor: dict[tuple, int] = {}
         self._queue: dict[Group, list[int]] = {}
 
+    def units(self, group: Group) -> list[int]:
+        """The units every modality of ``group`` has rows of."""
+        return sorted(set.intersection(*(set(self.pools[m]) for m in group)))
+
     def categories(self, group: Group) -> Tensor:
-        """The categories every modality of ``group`` has items of."""
-        shared = set.intersection(*(set(self.pools[m]) for m in group))
+        """The categories every modality of ``group`` has items (events) of."""
+        shared = {int(self.unit_category[u]) for u in self.units(group)}
         return torch.tensor(sorted(shared), dtype=torch.long)
 
     def steps(self, group: Group, batch_size: int) -> int:
         """Batches per epoch for ``group``: one pass over its largest modality."""
-        cats = {int(c) for c in self.categories(group)}
-        n = max(sum(len(p) for c, p in self.pools[m].items() if c in cats) for m in group)
+        units = set(self.units(group))
+        n = max(sum(len(p) for u, p in self.pools[m].items() if u in units) for m in group)
         return math.ceil(n / batch_size)
 
     def draw_categories(self, group: Group, n: int) -> Tensor:
@@ -103,9 +171,22 @@ class TupleSampler:
             out.extend(picked)
         return torch.tensor(out, dtype=torch.long)
 
-    def next_item(self, modality: str, category: int) -> int:
-        key = (modality, category)
-        pool = self.pools[modality][category]
+    def draw_units(self, group: Group, categories: Tensor) -> Tensor:
+        """One unit per drawn category: the category itself, or the next event of the
+        category's shuffled pool of the events every modality of ``group`` has."""
+        if self.tuples == "category":
+            return categories
+        shared = torch.tensor(self.units(group), dtype=torch.long)
+        events = {int(c): shared[self.unit_category[shared] == c] for c in categories.unique()}
+        return torch.tensor([self._next(group, int(c), events[int(c)]) for c in categories])
+
+    def next_item(self, modality: str, unit: int) -> int:
+        """The next row of ``modality`` for ``unit`` (its category or event)."""
+        return self._next(modality, unit, self.pools[modality][unit])
+
+    def _next(self, owner: str | Group, unit: int, pool: Tensor) -> int:
+        """Walk ``pool`` in a shuffled order, reshuffled whenever it runs out."""
+        key = (owner, unit)
         cursor = self._cursor.get(key, len(pool))
         if cursor >= len(pool):
             self._order[key] = pool[torch.randperm(len(pool), generator=self.generator)]
@@ -180,9 +261,12 @@ def groups_for(strategy: Strategy, modalities: Sequence[str]) -> list[Group]:
 
 
 def make_loader(
-    strategy: Strategy, modalities: Sequence[str], round_robin: RoundRobin | None = None
+    strategy: Strategy,
+    modalities: Sequence[str],
+    round_robin: RoundRobin | None = None,
+    tuples: Tuples = "category",
 ) -> Callable[..., Iterator[Batch]]:
-    """A ``StageSpec.loader`` yielding category-aligned tuple batches (see module doc)."""
+    """A ``StageSpec.loader`` yielding aligned tuple batches (see module doc)."""
     groups = groups_for(strategy, modalities)
     rr = round_robin if round_robin is not None else RoundRobin()
 
@@ -202,7 +286,7 @@ def make_loader(
                 f"train.batch_size {batch_size} is not a multiple of the {world} processes: "
                 "each process takes an equal slice of every global batch of tuples"
             )
-        sampler = TupleSampler(fs, modalities, generator)
+        sampler = TupleSampler(fs, modalities, generator, tuples)
         order = list(groups)
         if train:
             order = [order[int(i)] for i in torch.randperm(len(order), generator=generator)]
@@ -212,13 +296,13 @@ def make_loader(
             steps = pair_batches(rr, steps, joint, order)
         for step, group in enumerate(round_robin_schedule(steps, order, rr.schedule)):
             cats = sampler.draw_categories(group, batch_size)
+            units = sampler.draw_units(group, cats)
             mine = slice(rank * local, (rank + 1) * local)
-            batch: Batch = {
-                "label": cats[mine],
-                "index": torch.arange(step * batch_size, (step + 1) * batch_size)[mine],
-            }
+            index = units if tuples == "event" else torch.arange(step * batch_size,
+                                                                 (step + 1) * batch_size)
+            batch: Batch = {"label": cats[mine], "index": index[mine]}
             for m in group:
-                rows = torch.tensor([sampler.next_item(m, int(c)) for c in cats])
+                rows = torch.tensor([sampler.next_item(m, int(u)) for u in units])
                 batch[m] = fs.modality_batch(m, rows[mine])
             yield batch
 

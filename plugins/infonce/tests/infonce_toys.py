@@ -1,11 +1,12 @@
-"""A toy category-aligned task (XMediaNet's shape: one modality per sample) for tests."""
+"""Toy tasks in XMediaNet's shape (one modality per sample) for tests: aligned by
+category only, or by event (every event seen in all four modalities)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from mmalign.hookspecs import hookimpl
-from mmalign.interfaces import Sample, StrictModel, Task, TaskData
+from mmalign.interfaces import INSTANCE, Sample, StrictModel, Task, TaskData
 from mmalign.metrics import retrieval_tables
 from mmalign.testing import toy_encoders
 
@@ -51,6 +52,43 @@ class ToyCategoriesTask(Task):
         return retrieval_tables(outputs["embeddings"], labels)
 
 
+class ToyEventsTask(Task):
+    """Four vector modalities; event ``(c, i)`` is one latent seen in every modality
+    (a category centre plus the event's own offset), named in ``meta["instance"]``."""
+
+    Config = ToyCategoriesConfig
+    name = "toy-events"
+    modalities = MODALITIES
+    label_type = "retrieval"
+    metrics = ("mean_r@10", "mean_r@1", "mean_r@5")
+    embedded = True
+    instances = "event"
+
+    def is_present(self) -> bool:
+        return True
+
+    def load(self) -> TaskData:
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        centres = rng.normal(size=(cfg.classes, cfg.dim_in)) * 1.5
+        mix = rng.normal(size=(len(MODALITIES), cfg.dim_in, cfg.dim_in))
+        splits: dict[str, list[Sample]] = {"train": [], "validation": [], "test": []}
+        n = max(cfg.per_class.values())
+        for c in range(cfg.classes):
+            for i in range(n):
+                event = centres[c] + rng.normal(size=cfg.dim_in)
+                split = ("validation", "test", "train", "train")[i % 4]
+                for mi, m in enumerate(MODALITIES):
+                    x = mix[mi] @ event + rng.normal(size=cfg.dim_in) * cfg.noise
+                    meta = {INSTANCE: f"{c}-{i}"}
+                    splits[split].append(Sample(id=f"{m}{c}-{i}", inputs={m: x}, label=c,
+                                                meta=meta))
+        return TaskData(splits=splits, source="generated")
+
+    def evaluate(self, outputs, labels):
+        return retrieval_tables(outputs["embeddings"], labels)
+
+
 class ToyPlugin:
     """Registers the toy task when a test asks for it."""
 
@@ -58,6 +96,7 @@ class ToyPlugin:
     @hookimpl
     def mmalign_register(registry) -> None:
         registry.add("task", "toy-categories", ToyCategoriesTask)
+        registry.add("task", "toy-events", ToyEventsTask)
 
 
 def toy_sets(**extra):

@@ -96,3 +96,52 @@ def test_the_papers_scenarios_are_sizes(mmalign_home, size, strategy, modalities
     config = resolve(RunRequest(method="infonce", size=size))[2]
     assert (config.strategy, config.modalities) == (strategy, modalities)
     assert config.train.monitor == "val_loss" and config.objective.name == "nmodal-infonce"
+
+
+def test_event_tuples_are_the_default_where_the_task_names_its_events(toy_categories, run_method):
+    result = run_method("infonce", task="toy-events", **toy_sets(**{"train.epochs": 1}))
+    saved = json.loads((result.run_dir / "run.json").read_text())
+    assert saved["method_config"]["method"]["tuples"] == "event"  # recorded as resolved
+    tables = result.extra["stages"]["train"]["report"]["recall"]["test"]
+    assert 0.0 <= tables["mean_event_r@1"] <= tables["mean_event_r@10"] <= 1.0
+    assert len([k for k in tables if k.endswith("/event_r@1")]) == 12
+    # the runner's category-level test metrics are the paper's, unchanged
+    assert result.metrics["test"]["mean_r@10"] == pytest.approx(tables["mean_r@10"])
+    plain = run_method("infonce", task="toy-categories", **toy_sets(**{"train.epochs": 1}))
+    saved = json.loads((plain.run_dir / "run.json").read_text())
+    assert saved["method_config"]["method"]["tuples"] == "category"
+    assert not any("event" in k for k in plain.extra["stages"]["train"]["report"]["recall"]["test"])
+
+
+@pytest.mark.parametrize(
+    ("task", "asked", "resolved"),
+    [
+        ("synth-events", None, "event"),
+        ("synth-events", "category", "category"),
+        ("synth-events", "event", "event"),
+        ("synth-xmedianet", None, "category"),
+        ("xmedianet", None, "category"),
+    ],
+)
+def test_the_tuple_mode_is_resolved_per_task(mmalign_home, task, asked, resolved):
+    from mmalign.runner.run import RunRequest, resolve
+
+    sets = {} if asked is None else {"tuples": asked}
+    _, run_cfg, config = resolve(RunRequest(method="infonce", task=task, sets=sets))
+    assert config.tuples == resolved
+    assert run_cfg.method_config["method"]["tuples"] == resolved
+
+
+def test_event_tuples_on_a_task_without_events_fail_before_any_data(mmalign_home):
+    from typer.testing import CliRunner
+
+    from mmalign.cli import app
+
+    out = CliRunner().invoke(
+        app, ["run", "infonce", "--task", "synth-xmedianet", "--set", "tuples=event", "--quiet"]
+    )
+    assert out.exit_code == 2
+    lines = [line for line in out.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "task 'synth-xmedianet' has none" in lines[0]
+    assert "instance" in lines[0] and "Traceback" not in out.output
+    assert not (mmalign_home / "data").exists()  # refused before generating anything

@@ -93,3 +93,18 @@ def test_any_tuple_gallery_holds_one_item_per_category_and_modality():
     assert out["mean_any-tuple_r@2"] == pytest.approx(0.5)
     text = format_tables({"test": out}, ["A", "B"], KS)
     assert "one item per category and modality" in text and text.count("**Mean**") == 3
+
+
+def test_event_recall_counts_only_the_querys_own_event():
+    from mmalign_infonce.evaluation import event_recall
+
+    # A: a0 (0 deg, event x), a1 (170 deg, event y); B: b_y (10 deg), b_x (20 deg), b_z (160)
+    emb = {"A": at(0, 170), "B": at(10, 20, 160)}
+    events = {"A": ["x", "y"], "B": ["y", "x", "z"]}
+    out = event_recall(emb, events, KS)
+    # a0: b_y, b_x -> its own event at rank 2; a1: b_z, b_x, b_y -> rank 3
+    assert (out["A->B/event_r@1"], out["A->B/event_r@2"], out["A->B/event_r@3"]) == (0, 0.5, 1)
+    # b_y -> a0 (x), a1 (y): rank 2; b_x -> a0: rank 1; b_z has no view in A: never a hit
+    assert out["B->A/event_r@1"] == pytest.approx(1 / 3)
+    assert out["B->A/event_r@2"] == pytest.approx(2 / 3)
+    assert out["mean_event_r@2"] == pytest.approx((0.5 + 2 / 3) / 2)
