@@ -130,6 +130,9 @@ def test_several_references_pair_each_group_and_contrast_the_settings(toy_env, t
     _fabricate(suite)
     md = write_report(suite, tmp_path / "rep").read_text()
 
+    # labels keep what sets a variant apart; what every row sets is said once
+    assert "Every row also sets `encoders.a.config.seed=0`, `encoders.a.name=toy-vector`" in md
+    assert "| late-fusion | premise-drop · dropout=0.3, task.noise=0.5 | 5 |" in md
     premise = _rows(md, "### Against `premise`")
     control = _rows(md, "### Against `control`")
     assert {(r[1], r[2]) for r in premise} == {("premise-drop", "acc"), ("premise-drop", "mae"),

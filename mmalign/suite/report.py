@@ -199,6 +199,19 @@ def _plot(board: Board, out: Path) -> list[str]:
     return [f"![{board.task} {metric}]({name})"]
 
 
+def _common_overrides(board: Board) -> dict[str, Any]:
+    """The overrides every measured row shares (the suite's defaults, its budget), taken
+    out of the row labels so that each label shows what sets its variant apart."""
+    rows = board.measured
+    if len(rows) < 2:
+        return {}
+    common = {k: v for k, v in rows[0].overrides.items()
+              if all(k in r.overrides and r.overrides[k] == v for r in rows[1:])}
+    for row in rows:
+        row.overrides = {k: v for k, v in row.overrides.items() if k not in common}
+    return common
+
+
 def _boards(suite: Suite, runs: list[dict[str, Any]], names: dict[str, str]) -> list[Board]:
     from mmalign.plugins import get_host
 
@@ -256,7 +269,11 @@ def write_report(suite: Suite, out: Path, db: Path | None = None,
                   f"({suite.budget_stage}.epochs = ceil(steps / steps per epoch), early "
                   "stopping off).", ""]
     for board in boards:
-        lines += ["## Leaderboard", "", leaderboard.render_markdown(board), "",
+        common = _common_overrides(board)
+        shared = ("Every row also sets " + ", ".join(
+            f"`{k}={v}`" for k, v in sorted(common.items())) + ".") if common else ""
+        lines += ["## Leaderboard", "", *([shared, ""] if shared else []),
+                  leaderboard.render_markdown(board), "",
                   "## Paired comparisons", "", *_paired_sections(board, suite), "",
                   *_contrast(board, suite),
                   "## Plots", "", *_plot(board, out), ""]
