@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,8 @@ class FeatureSet:
     #: per sample, its cross-modal instance id (``Sample.meta[INSTANCE]``); None when the
     #: task has none
     instances: list[str | None] | None = None
+    #: processes that gather batches (``train.num_workers``; 0: the calling one)
+    workers: int = 0
     _lookups: dict[str, Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -118,6 +120,15 @@ class FeatureSet:
                 raise MMAlignError(f"modality '{m}' is missing for some samples of this batch")
             out[m] = self.modality_batch(m, rows)
         return out
+
+    def batches(
+        self, chunks: Iterable[Tensor], modalities: Sequence[str] | None = None
+    ) -> Iterator[Batch]:
+        """:meth:`batch` of each chunk of positions, in order, gathered (and raw
+        inputs preprocessed) in :attr:`workers` DataLoader processes."""
+        from mmalign.batch_workers import gather
+
+        return gather(self, chunks, self.workers, modalities)
 
 
 def _to_label_tensor(labels: list[Any]) -> Tensor | None:
@@ -387,8 +398,8 @@ def derive_features(
 ) -> None:
     """Run ``fn`` over ``fs`` in order and add what it returns as new modalities."""
     chunks: dict[str, list[dict[str, Tensor]]] = {}
-    for positions in shuffled_batches(len(fs), batch_size, torch.Generator(), shuffle=False):
-        for name, feats in fn(move(fs.batch(positions), device)).items():
+    for batch in fs.batches(shuffled_batches(len(fs), batch_size, torch.Generator(), False)):
+        for name, feats in fn(move(batch, device)).items():
             chunks.setdefault(name, []).append({k: v.detach().cpu() for k, v in feats.items()})
     for name, parts in chunks.items():
         fs.add_features(name, pad_cat(parts))

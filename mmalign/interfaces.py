@@ -504,6 +504,11 @@ class TrainConfig(StrictModel):
     #: "val_loss", or "last" to keep the final epoch
     monitor: str | None = None
     drop_last: bool = False
+    #: DataLoader worker processes that gather batches (store reads, per-batch
+    #: preprocessing of raw inputs) while the main one trains; how the data is read,
+    #: not what is trained (the batches are the same), so it is no part of a run's
+    #: identity (excluded from the recorded config and its hash)
+    num_workers: int = Field(0, ge=0, le=64, exclude=True)
 
 
 @dataclass

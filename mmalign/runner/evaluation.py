@@ -43,8 +43,9 @@ def predict(
     """Model outputs over a whole split, in order."""
     model.eval()
     parts = []
-    for positions in shuffled_batches(len(fs), batch_size, torch.Generator(), shuffle=False):
-        batch = move(fs.batch(positions, modalities), device)
+    chunks = shuffled_batches(len(fs), batch_size, torch.Generator(), shuffle=False)
+    for gathered in fs.batches(chunks, modalities):
+        batch = move(gathered, device)
         with autocast(device):
             parts.append(_to_cpu(model(batch)))
     return concat(parts)

@@ -45,16 +45,17 @@ def default_loader(
     drop_last: bool = False,
 ) -> Iterator[Batch]:
     """Shuffled batches of paired samples (every modality per sample)."""
-    for positions in shuffled_batches(
-        len(fs),
-        batch_size,
-        generator,
-        shuffle=train,
-        drop_last=drop_last and train,
-        rank=rank,
-        world=world,
-    ):
-        yield fs.batch(positions)
+    yield from fs.batches(
+        shuffled_batches(
+            len(fs),
+            batch_size,
+            generator,
+            shuffle=train,
+            drop_last=drop_last and train,
+            rank=rank,
+            world=world,
+        )
+    )
 
 
 @dataclass

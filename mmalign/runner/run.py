@@ -445,6 +445,7 @@ def prepare_stage(
         )
         for fs in fsets.values():
             fs.keep_only({m: refs[m].keep for m in encoders if refs[m].keep is not None})
+            fs.workers = stage.train.num_workers
     torch.manual_seed(run.run_cfg.seed + index)
     model, objective = stage.build(ctx)
     if fsets is not None and stage.precompute is not None:

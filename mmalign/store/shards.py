@@ -21,7 +21,7 @@ import re
 import socket
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from mmalign import atomic
+from mmalign.errors import MMAlignError
 
 #: the on-disk format of a store; another value is refused (see :mod:`mmalign.store.store`)
 FORMAT = 2
@@ -57,9 +58,11 @@ class Column:
     shape: tuple[int, ...]
     offset: int
 
-    @property
-    def row_bytes(self) -> int:
-        return int(np.prod(self.shape[1:], dtype=np.int64)) * np.dtype(_NUMPY[self.dtype]).itemsize
+    def __post_init__(self) -> None:  # computed once: it was a numpy reduction per row read
+        row = int(np.prod(self.shape[1:], dtype=np.int64)) * np.dtype(_NUMPY[self.dtype]).itemsize
+        object.__setattr__(self, "row_bytes", row)
+
+    row_bytes: int = field(init=False, repr=False, compare=False)
 
 
 @dataclass
@@ -74,14 +77,28 @@ class Shard:
     bad: dict[str, str]
 
     def read_rows(self, key: str, index: np.ndarray) -> Tensor:
-        """Rows ``index`` of column ``key``, read with one positional read per row."""
+        """Rows ``index`` of column ``key`` (any order, repeats allowed).
+
+        Each distinct row is read once, and a run of consecutive rows with one
+        positional read; the rows then come back in the order asked for.
+        """
         col = self.columns[key]
-        out = np.empty((len(index), *col.shape[1:]), dtype=_NUMPY[col.dtype])
-        flat = out.reshape(len(index), -1).view(np.uint8)
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        wanted, back = np.unique(index, return_inverse=True)
+        out = np.empty((len(wanted), *col.shape[1:]), dtype=_NUMPY[col.dtype])
+        flat = out.reshape(len(wanted), col.row_bytes // out.itemsize).view(np.uint8)
+        cuts = (np.flatnonzero(np.diff(wanted) != 1) + 1).tolist()
+        starts, ends = ([0, *cuts], [*cuts, len(wanted)]) if len(wanted) else ([], [])
         with open(self.path, "rb", buffering=0) as fh:
             fd = fh.fileno()
-            for i, row in enumerate(index.tolist()):
-                os.preadv(fd, [flat[i]], col.offset + row * col.row_bytes)
+            for a, b in zip(starts, ends, strict=True):
+                got = os.preadv(fd, [flat[a:b]], col.offset + int(wanted[a]) * col.row_bytes)
+                if got != (b - a) * col.row_bytes:
+                    raise MMAlignError(f"{self.path}: shard shorter than its header says "
+                                       f"(column '{key}', row {int(wanted[a])}); delete it "
+                                       "to rebuild it")
+        if len(wanted) != len(index) or len(index) and not np.array_equal(wanted, index):
+            out = out[back]
         tensor = torch.from_numpy(out)
         return tensor.view(torch.bfloat16) if col.dtype == "BF16" else tensor
 

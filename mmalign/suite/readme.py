@@ -21,6 +21,7 @@ from mmalign import atomic
 from mmalign.errors import ConfigError
 
 HEADING = re.compile(r"^(#{1,6})\s")
+BLOCK = re.compile(r"^<!-- mmalign suite report .*: (begin|end) -->$")
 IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))")
 
 
@@ -75,13 +76,15 @@ def check(readme: Path, suite_path: Path) -> tuple[int, int]:
 
 
 def _level(text: str) -> int:
-    """The level of the last heading before the end of ``text`` (0: none), code fences
-    skipped so a shell comment is not taken for a heading."""
-    level, fenced = 0, False
+    """The level of the last heading before the end of ``text`` (0: none); code fences
+    (a shell comment is no heading) and other generated blocks are skipped."""
+    level, fenced, generated = 0, False, False
     for line in text.splitlines():
         if line.startswith(("```", "~~~")):
             fenced = not fenced
-        elif not fenced and (match := HEADING.match(line)):
+        elif match := BLOCK.match(line):
+            generated = match.group(1) == "begin"
+        elif not fenced and not generated and (match := HEADING.match(line)):
             level = len(match.group(1))
     return level
 

@@ -26,14 +26,18 @@ def suite_runs(suite: Suite, db: Path | None = None) -> tuple[list[dict[str, Any
     and how many cells are completed, failed or not run."""
     from mmalign.results import ResultsStore
 
-    planner = Planner(suite, db)
     cells = expand(suite)
+    stored = [r for r in ResultsStore(db).runs()
+              if r.get("config") and r["method"] in suite.methods]
+    if not stored:  # nothing to match: no need to resolve (or generate) any task
+        return [], {}, {"cells": len(cells), "completed": 0, "failed": 0,
+                        "not run": len(cells)}
+    planner = Planner(suite, db)
     reqs = [planner.request(c) for c in cells]
     names = {planner.key(r, with_seed=False): c.variant for c, r in zip(cells, reqs,
                                                                         strict=True)}
     wanted = {planner.key(r) for r in reqs}
-    runs = [r for r in ResultsStore(db).runs()
-            if r.get("config") and resolved_key(r["config"]) in names]
+    runs = [r for r in stored if resolved_key(r["config"]) in names]
     for run in runs:
         _add_columns(run, suite.columns)
     done = {resolved_key(r["config"], True) for r in runs if r["status"] == "completed"}
@@ -195,6 +199,19 @@ def _plot(board: Board, out: Path) -> list[str]:
     return [f"![{board.task} {metric}]({name})"]
 
 
+def _common_overrides(board: Board) -> dict[str, Any]:
+    """The overrides every measured row shares (the suite's defaults, its budget), taken
+    out of the row labels so that each label shows what sets its variant apart."""
+    rows = board.measured
+    if len(rows) < 2:
+        return {}
+    common = {k: v for k, v in rows[0].overrides.items()
+              if all(k in r.overrides and r.overrides[k] == v for r in rows[1:])}
+    for row in rows:
+        row.overrides = {k: v for k, v in row.overrides.items() if k not in common}
+    return common
+
+
 def _boards(suite: Suite, runs: list[dict[str, Any]], names: dict[str, str]) -> list[Board]:
     from mmalign.plugins import get_host
 
@@ -252,7 +269,11 @@ def write_report(suite: Suite, out: Path, db: Path | None = None,
                   f"({suite.budget_stage}.epochs = ceil(steps / steps per epoch), early "
                   "stopping off).", ""]
     for board in boards:
-        lines += ["## Leaderboard", "", leaderboard.render_markdown(board), "",
+        common = _common_overrides(board)
+        shared = ("Every row also sets " + ", ".join(
+            f"`{k}={v}`" for k, v in sorted(common.items())) + ".") if common else ""
+        lines += ["## Leaderboard", "", *([shared, ""] if shared else []),
+                  leaderboard.render_markdown(board), "",
                   "## Paired comparisons", "", *_paired_sections(board, suite), "",
                   *_contrast(board, suite),
                   "## Plots", "", *_plot(board, out), ""]

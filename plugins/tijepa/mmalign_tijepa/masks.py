@@ -185,16 +185,24 @@ class MultiblockMaskCollator:
         world: int = 1,
         drop_last: bool = False,
     ) -> Iterator[Batch]:
-        """Batches of ``fs`` at the positions ``order``, each with its masks."""
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            if drop_last and train and len(chunk) < batch_size:
-                break
-            if world > 1:
-                if len(chunk) < world:
+        """Batches of ``fs`` at the positions ``order``, each with its masks.
+
+        The batches are gathered by ``fs.batches`` (in DataLoader workers with
+        ``train.num_workers``); the masks are drawn here, in order, from ``generator``.
+        """
+
+        def chunks() -> Iterator[Tensor]:
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                if drop_last and train and len(chunk) < batch_size:
                     break
-                chunk = chunk[rank::world]
-            batch = fs.batch(chunk)
+                if world > 1:
+                    if len(chunk) < world:
+                        break
+                    chunk = chunk[rank::world]
+                yield chunk
+
+        for batch in fs.batches(chunks()):
             batch["masks"] = self.for_batch(batch, generator).as_batch()
             yield batch
 

@@ -114,6 +114,9 @@ def test_loader_adds_masks_to_every_batch():
         def batch(self, positions):
             return {"index": positions, "image": {"tokens": torch.zeros(len(positions), 49, 3)}}
 
+        def batches(self, chunks):
+            return (self.batch(c) for c in chunks)
+
     collator = MultiblockMaskCollator()
     batches = list(collator.loader(FakeSet(), 4, torch.Generator().manual_seed(0), 0, True))
     assert [len(b["index"]) for b in batches] == [4, 4, 2]
