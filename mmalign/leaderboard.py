@@ -185,9 +185,21 @@ def protocol_differences(row: Row, reported: list[Row]) -> list[str]:
     split = ref.protocol.get("split")
     if split is not None:
         task_cfg = row.resolved.get("method_config", {}).get("task", {}) or {}
-        if task_cfg.get("split", split) != split:
-            diffs.append(f"split {task_cfg.get('split')} (reported: {split})")
+        used = task_cfg.get("split", _task_default(row.task, "split"))
+        if used != split:
+            diffs.append(f"{used} split (reported: {split} split)")
     return diffs
+
+
+def _task_default(task: str, key: str) -> Any:
+    """The default of a task config field (what a run that did not set it used)."""
+    from mmalign.plugins import get_registry
+
+    try:
+        field_info = get_registry().get("task", task).Config.model_fields.get(key)
+    except RegistryError:
+        return None
+    return None if field_info is None else field_info.default
 
 
 @dataclass

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 #: the toy classes live in :mod:`mmalign.toys`, imported (with torch) on first use, so
 #: that this pytest plugin costs nothing in a test session that does not use it
 _TOYS = ("ToyAlignObjective", "ToyPairsTask", "ToyPairsConfig", "ToyScoresTask",
-         "ToyVectorConfig", "ToyVectorEncoder", "_ToyPlugin", "mmalign_register")
+         "ToyVectorConfig", "ToyVectorEncoder", "_ToyPlugin", "mmalign_register", "tiny_bert")
 
 
 def __getattr__(name: str) -> Any:

@@ -4,6 +4,7 @@ need no data and no download (:mod:`mmalign.testing` registers them on demand)."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,6 +168,28 @@ class ToyAlignObjective(Objective):
         emb = [outputs["embeddings"][m].float() for m in sorted(outputs["embeddings"])]
         pairs = [(x - y).pow(2).sum(-1).mean() for i, x in enumerate(emb) for y in emb[i + 1:]]
         return {"loss": torch.stack(pairs).mean()}
+
+
+def tiny_bert(folder: Path, seed: int = 0) -> int:
+    """A randomly initialised 2-layer, 16-wide BERT saved as a Hugging Face folder
+    (config, safetensors weights, the bert-base-uncased WordPiece tokenizer) for the
+    ``hf-text`` encoder or a BERT encoder's ``path``; returns its parameter count."""
+    from transformers import BertConfig, BertModel
+
+    from mmalign.encoders.named_text import embedded_tokenizer
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    model = BertModel(config)
+    model.save_pretrained(folder)
+    embedded_tokenizer().save_pretrained(folder)
+    return sum(p.numel() for p in model.parameters())
 
 
 @hookimpl

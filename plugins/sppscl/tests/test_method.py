@@ -133,5 +133,37 @@ def test_paper_size_reads_the_clmlf_split_on_mvsa(task):
     _, mine, _ = resolve(RunRequest(method="spp-scl", task=task, size="paper",
                                     sets={"task.split": "seeded"}))
     assert mine.method_config["task"] == {"split": "seeded"}
+
+
+@pytest.mark.parametrize("task", ["mvsa-single", "mvsa-multi"])
+def test_leaderboard_flags_a_seeded_split_against_the_papers_rows(task):
+    """The paper's Table 3 rows are on CLMLF's split: `compare --reported` keeps a
+    seeded-split spp-scl run apart from them and names the split, whether the run
+    asked for it (an override) or only recorded the task's default (no task key)."""
+    from mmalign import leaderboard
+    from mmalign.runner.run import RunRequest, resolve
+
+    def record(run_id, config, acc):
+        return {"run_id": run_id, "method": "spp-scl", "size": config["size"], "seed": 0,
+                "task": task, "status": "completed", "config": config, "extra": {},
+                "metrics": {"test": {"acc": acc, "f1_weighted": acc}}}
+
+    clmlf = resolve(RunRequest(method="spp-scl", task=task, size="paper"))[1]
+    seeded = resolve(RunRequest(method="spp-scl", task=task, size="paper",
+                                sets={"task.split": "seeded"}))[1]
+    # a paper-size record whose task config names no split read the default, seeded
+    unnamed = clmlf.model_dump(mode="json")
+    unnamed["method_config"]["task"] = {}
+    runs = [record("clmlf", clmlf.model_dump(mode="json"), 0.80),
+            record("seeded", seeded.model_dump(mode="json"), 0.70),
+            record("unnamed", unnamed, 0.75)]
+    (board,) = leaderboard.build_boards(runs, task, None, True, {task: ["acc"]})
+    beside = [(r.reported, r.run_ids) for r in board.rows]
+    assert (False, ["clmlf"]) in beside and any(reported for reported, _ in beside)
+    apart = {tuple(r.run_ids): diffs for r, diffs in board.apart}
+    assert apart[("seeded",)] == ["overrides task.split=seeded",
+                                  "seeded split (reported: clmlf split)"]
+    assert apart[("unnamed",)] == ["seeded split (reported: clmlf split)"]
+    assert "seeded split (reported: clmlf split)" in leaderboard.render_markdown(board)
     _, hfm, _ = resolve(RunRequest(method="spp-scl", task="hfm", size="paper"))
     assert hfm.method_config["task"] == {}

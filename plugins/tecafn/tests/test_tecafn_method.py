@@ -53,9 +53,23 @@ def test_validation_and_test_never_apply_the_gate(run_tecafn, monkeypatch):
 
 
 def test_binary_task_uses_cross_entropy_and_acc2(run_tecafn):
+    """Two logits per clip (so the objective takes cross-entropy, not L1), and the
+    reported acc2 / weighted F1 are scikit-learn's on the saved test predictions."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from mmalign.artefacts import read_predictions
+
     result = run_tecafn(task="toy-humour", **{"train.epochs": 2})
     assert set(result.metrics["test"]) == {"acc2", "f1"}
-    assert 0.0 <= result.metrics["test"]["acc2"] <= 1.0
+    rows = read_predictions(result.run_dir)
+    assert rows and all(len(r["probabilities"]) == 2 for r in rows)
+    labels, preds = [r["label"] for r in rows], [r["prediction"] for r in rows]
+    assert set(labels) == {0, 1}
+    assert result.metrics["test"]["acc2"] == pytest.approx(accuracy_score(labels, preds))
+    assert result.metrics["test"]["f1"] == pytest.approx(
+        f1_score(labels, preds, average="weighted"))
+    history = result.extra["stages"]["train"]["history"]
+    assert all("train_task" in row and row["train_task"] > 0 for row in history)
 
 
 def test_ablations_run_and_drop_the_encoder(run_tecafn):

@@ -12,13 +12,13 @@ import torch
 from mmalign_tecafn.method import FEATURE_DIMS, TeCaFN, build_parts
 
 from mmalign.data.mmsa import CMUMOSI
-from mmalign.encoders.named_text import embedded_tokenizer
 from mmalign.errors import ConfigError
 from mmalign.interfaces import BuildContext
 from mmalign.plugins import get_host
 from mmalign.runner import RunRequest, execute
 from mmalign.runner.compose import make_encoders, method_config
 from mmalign.runner.optim import make_optimizer, trainable_parameters
+from mmalign.testing import tiny_bert
 
 WORDS = ("great", "awful", "fine", "boring", "lovely", "dull")
 P = {"cmu-mosi": 0.7, "cmu-mosei": 0.4, "ur-funny": 0.5}
@@ -83,25 +83,6 @@ def test_tecafn_runs_on_the_mmsa_reader_fixtures(task, tmp_path, mmalign_home):
     history = result.extra["stages"]["train"]["history"]
     rates = [row[f"train_replaced_{m}"] for row in history for m in ("audio", "video")]
     assert abs(float(np.mean(rates)) - P[task]) < 0.15  # 3 epochs x 24 clips x 2 gates
-
-
-def tiny_bert(folder: Path) -> int:
-    """A randomly initialised 2-layer BERT saved as a Hugging Face folder (config,
-    safetensors weights, the bert-base-uncased WordPiece tokenizer); its size."""
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    model = BertModel(config)
-    model.save_pretrained(folder)
-    embedded_tokenizer().save_pretrained(folder)
-    return sum(p.numel() for p in model.parameters())
 
 
 def test_paper_size_fine_tunes_bert_at_its_own_learning_rate(tmp_path):
