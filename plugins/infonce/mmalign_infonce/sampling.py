@@ -45,7 +45,7 @@ global batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
@@ -260,17 +260,37 @@ def groups_for(strategy: Strategy, modalities: Sequence[str]) -> list[Group]:
     return [tuple(p) for p in unordered_pairs(list(modalities))]
 
 
-def make_loader(
-    strategy: Strategy,
-    modalities: Sequence[str],
-    round_robin: RoundRobin | None = None,
-    tuples: Tuples = "category",
-) -> Callable[..., Iterator[Batch]]:
-    """A ``StageSpec.loader`` yielding aligned tuple batches (see module doc)."""
-    groups = groups_for(strategy, modalities)
-    rr = round_robin if round_robin is not None else RoundRobin()
+class TupleLoader:
+    """A ``StageSpec.loader`` yielding aligned tuple batches (see module doc);
+    ``batches_per_epoch`` tells the runner a training epoch's length."""
 
-    def loader(
+    def __init__(
+        self,
+        strategy: Strategy,
+        modalities: Sequence[str],
+        round_robin: RoundRobin | None = None,
+        tuples: Tuples = "category",
+    ) -> None:
+        self.strategy, self.modalities, self.tuples = strategy, tuple(modalities), tuples
+        self.groups = groups_for(strategy, modalities)
+        self.rr = round_robin if round_robin is not None else RoundRobin()
+
+    def _steps(
+        self, sampler: TupleSampler, batch_size: int, order: Sequence[Group], train: bool
+    ) -> dict[Group, int]:
+        steps = {g: sampler.steps(g, batch_size) for g in self.groups}
+        if self.strategy == "round-robin" and train:  # validation walks every pair once
+            joint = sampler.steps(self.modalities, batch_size)
+            steps = pair_batches(self.rr, steps, joint, order)
+        return steps
+
+    def batches_per_epoch(self, fs, batch_size: int, drop_last: bool = False) -> int:
+        """A training epoch's batches (every batch is full-sized: ``drop_last`` is moot)."""
+        sampler = TupleSampler(fs, self.modalities, torch.Generator(), self.tuples)
+        return sum(self._steps(sampler, batch_size, self.groups, True).values())
+
+    def __call__(
+        self,
         fs,
         batch_size: int,
         generator: torch.Generator,
@@ -286,24 +306,29 @@ def make_loader(
                 f"train.batch_size {batch_size} is not a multiple of the {world} processes: "
                 "each process takes an equal slice of every global batch of tuples"
             )
-        sampler = TupleSampler(fs, modalities, generator, tuples)
-        order = list(groups)
+        sampler = TupleSampler(fs, self.modalities, generator, self.tuples)
+        order = list(self.groups)
         if train:
             order = [order[int(i)] for i in torch.randperm(len(order), generator=generator)]
-        steps = {g: sampler.steps(g, batch_size) for g in groups}
-        if strategy == "round-robin" and train:  # validation walks every pair once
-            joint = sampler.steps(tuple(modalities), batch_size)
-            steps = pair_batches(rr, steps, joint, order)
-        for step, group in enumerate(round_robin_schedule(steps, order, rr.schedule)):
+        steps = self._steps(sampler, batch_size, order, train)
+        for step, group in enumerate(round_robin_schedule(steps, order, self.rr.schedule)):
             cats = sampler.draw_categories(group, batch_size)
             units = sampler.draw_units(group, cats)
             mine = slice(rank * local, (rank + 1) * local)
-            index = units if tuples == "event" else torch.arange(step * batch_size,
-                                                                 (step + 1) * batch_size)
+            index = units if self.tuples == "event" else torch.arange(step * batch_size,
+                                                                      (step + 1) * batch_size)
             batch: Batch = {"label": cats[mine], "index": index[mine]}
             for m in group:
                 rows = torch.tensor([sampler.next_item(m, int(u)) for u in units])
                 batch[m] = fs.modality_batch(m, rows[mine])
             yield batch
 
-    return loader
+
+def make_loader(
+    strategy: Strategy,
+    modalities: Sequence[str],
+    round_robin: RoundRobin | None = None,
+    tuples: Tuples = "category",
+) -> TupleLoader:
+    """A ``StageSpec.loader`` yielding aligned tuple batches (see module doc)."""
+    return TupleLoader(strategy, modalities, round_robin, tuples)

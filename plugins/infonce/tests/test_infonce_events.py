@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import torch
-from mmalign_infonce.sampling import make_loader
+from mmalign_infonce.sampling import RoundRobin, make_loader
 
 from mmalign.data.synth.events import SynthEvents, SynthEventsConfig
 from mmalign.errors import MMAlignError
@@ -93,6 +93,25 @@ def test_joint_and_round_robin_take_equal_steps_in_both_tuple_modes():
     assert set(counts.values()) == {-(-CLASSES * EVENTS // 4)}  # ceil(30 / 4) = 8
     pairs = Counter(tuple(m for m in MODS if m in b) for b in run(fs, "round-robin", seed=3))
     assert len(pairs) == 6 and sorted(pairs.values()) == [1, 1, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "pairs", "tuples", "expected"),
+    [
+        ("joint", False, "category", 8),  # ceil(30 texts / 4)
+        ("joint", False, "event", 3),  # ceil(12 complete events / 4)
+        ("round-robin", False, "category", 8),  # the joint step count
+        ("round-robin", False, "event", 3),
+        ("round-robin", True, "category", 8 * 5 + 5),  # audio-video: ceil(18 / 4)
+        ("round-robin", True, "event", 8 + 5 + 3 + 5 + 3 + 3),  # events per pair: 30 18 12 ...
+    ],
+)
+def test_the_loader_tells_the_runner_its_epoch_length(strategy, pairs, tuples, expected):
+    fs = event_feature_set()
+    rr = RoundRobin(steps="pairs", weights="proportional") if pairs else None
+    loader = make_loader(strategy, MODS, rr, tuples)
+    batches = list(loader(fs, 4, torch.Generator().manual_seed(0), 0, True))
+    assert loader.batches_per_epoch(fs, 4, False) == len(batches) == expected
 
 
 def test_the_tuple_id_is_the_event_and_repeats_only_with_it():
