@@ -135,6 +135,7 @@ def render(result: dict) -> str:
         "",
         f"Command: `{result['command']}`",
         "",
+        *([result["note"], ""] if result.get("note") else []),
         f"{result['repeats']} warm runs per checkout (fresh processes, interleaved), median "
         f"seconds; load average {result['load_before']} before, {result['load_after']} after "
         "(2 CPUs shared with other benchmarks): read the ratios, not the seconds.",
@@ -167,7 +168,16 @@ def main() -> None:
                         "(after every warm run: a stopped benchmark keeps what it measured)")
     parser.add_argument("--work", type=Path, help="keep each checkout's MMALIGN_HOME in "
                         "WORK/home-LABEL (a rerun skips the cold runs already done)")
+    parser.add_argument("--note", default="", help="what the checkouts are (recorded)")
+    parser.add_argument("--render", type=Path, help="rewrite RENDER.md from RENDER.json "
+                        "(with --note: record that note too); measures nothing")
     args = parser.parse_args()
+    if args.render:
+        done = json.loads(args.render.with_suffix(".json").read_text())
+        done["note"] = args.note or done.get("note", "")
+        args.render.with_suffix(".json").write_text(json.dumps(done, indent=2) + "\n")
+        args.render.with_suffix(".md").write_text(render(done))
+        return
     checkouts = dict(c.split("=", 1) for c in (args.checkout or ["this checkout=."]))
     sets = parse_sets(args.sets)
     load_before = round(os.getloadavg()[0], 1)
@@ -194,6 +204,7 @@ def summarize(args: argparse.Namespace, checkouts: dict[str, str], sets: dict[st
         "command": "python benchmarks/core/warm_run_phases.py " + shlex.join(sys.argv[1:]),
         "repeats": min(len(r) for r in runs.values()),
         "sets": sets,
+        "note": args.note,
         "load_before": load_before,
         "load_after": round(os.getloadavg()[0], 1),
         "checkouts": {
