@@ -103,6 +103,15 @@ def tuple_mode(config: InfoNCEConfig, task: Task) -> Tuples:
     return config.tuples
 
 
+def check_round_robin(config: InfoNCEConfig, tuples: Tuples) -> None:
+    """Events can be dealt to pairs only when tuples are events."""
+    if config.round_robin.events == "disjoint" and tuples != "event":
+        raise ConfigError(
+            "round_robin.events='disjoint' deals events to the pairs, and tuples are "
+            f"'{tuples}': set tuples=event (on a task that names its events)"
+        )
+
+
 class InfoNCEModel(nn.Module):
     """A fusion's per-modality embeddings over frozen-backbone features."""
 
@@ -162,6 +171,7 @@ class InfoNCE(Method):
         ``tuples`` fits the task and is resolved in ``config``, so the run records the
         mode it trains with."""
         config.tuples = tuple_mode(config, task)
+        check_round_robin(config, config.tuples)
         modalities = selected_modalities(config, task)
         registry = get_registry()
         refs = {m: config.encoders[m] for m in modalities}
