@@ -62,8 +62,8 @@ class InfoNCEConfig(StrictModel):
     round_robin: RoundRobin = Field(default_factory=RoundRobin)
     #: how a batch row is aligned across modalities: "category" (XMediaNet: one item of
     #: the same category per modality) or "event" (every modality's view of one event,
-    #: for tasks whose samples name their instance); "auto" is resolved per task when
-    #: the run is resolved ("event" when the task has instance ids) and recorded so
+    #: for tasks whose samples name their instance); "auto" is resolved when the run is
+    #: resolved ("event" when the task has instance ids) and recorded as resolved
     tuples: Literal["auto"] | Tuples = "auto"
     #: the paper's projection heads; any registered fusion exposing embeddings
     fusion: FusionRef = Field(default_factory=lambda: FusionRef(name="projection-heads"))

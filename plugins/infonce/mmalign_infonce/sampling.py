@@ -77,11 +77,11 @@ def event_codes(fs, modalities: Sequence[str]) -> tuple[dict[str, Tensor], Tenso
     ids: dict[str, list[str]] = {}
     for m in modalities:
         names = [fs.instances[int(p)] for p in fs.modalities[m].rows]
-        if any(n is None for n in names):
-            missing = sum(n is None for n in names)
+        missing = names.count(None)
+        if missing:
             raise MMAlignError(f"split '{fs.split}': {missing} '{m}' rows have no instance id; "
                                "tuples='event' needs one per sample")
-        ids[m] = names  # type: ignore[assignment]
+        ids[m] = [str(n) for n in names]
     number = {n: i for i, n in enumerate(sorted({n for names in ids.values() for n in names}))}
     category = torch.full((len(number),), -1, dtype=torch.long)
     codes: dict[str, Tensor] = {}
@@ -141,13 +141,14 @@ class TupleSampler:
         so the groups' shares differ by at most one, overall and within a category."""
         g = torch.Generator().manual_seed(0)  # a property of the data, not of the epoch
         out: dict[Group, set[int]] = {group: set() for group in groups}
-        every = torch.tensor(sorted(set().union(*(set(p) for p in self.pools.values()))))
+        every = torch.tensor(sorted(set().union(*(set(p) for p in self.pools.values()))),
+                             dtype=torch.long)
         start = 0
         for c in self.unit_category[every].unique():
-            units = every[self.unit_category[every] == c]
-            for k, u in enumerate(units[torch.randperm(len(units), generator=g)].tolist()):
+            members = every[self.unit_category[every] == c]
+            for k, u in enumerate(members[torch.randperm(len(members), generator=g)].tolist()):
                 out[groups[(start + k) % len(groups)]].add(u)
-            start += len(units)
+            start += len(members)
         return out
 
     def units(self, group: Group) -> list[int]:
