@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mmalign.errors import ConfigError
+from mmalign.interfaces import Objective
 from mmalign.registry import Registry
 
 
@@ -30,6 +31,38 @@ def offered_keys(
         provides = registry.get("encoder", ref.name).provides
         out[modality] = tuple(k for k in provides if ref.keep is None or k in ref.keep)
     return out
+
+
+def offered_layers(registry: Registry, ref: Any, where: str) -> int:
+    """How many hidden states the encoder ``ref`` names returns as ``layers`` under its
+    config (:meth:`~mmalign.interfaces.Encoder.layer_count`; no weights are loaded)."""
+    cls, config = registry.config_of("encoder", ref, where)
+    return int(cls.layer_count(config))
+
+
+def check_layers(
+    registry: Registry, ref: Any, modality: str, needed: int, component: str, option: str
+) -> None:
+    """Raise a one-line :class:`ConfigError` when ``component`` weighs ``needed`` hidden
+    layers of ``modality`` (``option`` sets how many) but its encoder returns fewer.
+
+    One layer needs no ``layers`` at all: the component reads the last one, ``tokens``.
+    """
+    if needed <= 1:
+        return
+    have = offered_layers(registry, ref, f"encoders.{modality}")
+    if have == 0:
+        raise ConfigError(
+            f"{component} weighs the last {needed} layers, but with encoder '{ref.name}' the "
+            f"{modality} features carry no 'layers': request them through the {modality} encoder's "
+            f"config `layers` (e.g. --set encoders.{modality}.config.layers=...) or set "
+            f"{option}=1"
+        )
+    if have < needed:
+        raise ConfigError(
+            f"{component} needs {needed} layers, the {modality} features carry {have} "
+            f"(encoders.{modality}.config.layers): request more or lower `{option}`"
+        )
 
 
 def default_outputs(cls: Any) -> tuple[str, ...]:
@@ -66,10 +99,12 @@ def check_fusion(
     offered: Mapping[str, Sequence[str]],
     where: str = "fusion",
 ) -> None:
-    """Raise a one-line :class:`ConfigError` when the encoders (after ``keep``) do not
-    offer what the fusion needs, naming the modality, key and a way out."""
+    """Raise a one-line :class:`ConfigError` when the fusion cannot fuse the offered
+    modalities (:meth:`~mmalign.interfaces.Fusion.check_modalities`) or the encoders
+    (after ``keep``) do not offer what it needs, naming the modality, key and a way out."""
     if not offered:
         raise ConfigError(f"{where} '{name}' has no modality to fuse: no encoder covers the task")
+    cls.check_modalities(config, list(offered))
     for modality, key in fusion_gaps(cls, config, offered):
         if modality not in offered:
             raise ConfigError(
@@ -108,6 +143,12 @@ def check_objective(
         for i, term in enumerate(terms):
             at = f"{where}.config.terms[{i}]"
             term_cls, term_cfg = registry.config_of("objective", term, at)
+            if getattr(term_cls, "training_step", None) is not Objective.training_step:
+                raise ConfigError(
+                    f"{at}: objective '{term.name}' runs its own training step (several "
+                    "optimizer steps or an update after each), so it cannot be a term of a "
+                    f"weighted sum; use it alone with --set {where}.name={term.name}"
+                )
             parts.append((term.name, at, term_cls, term_cfg))
     else:
         parts.append((ref.name, where, cls, config))

@@ -12,7 +12,7 @@ Data flows as plain dictionaries so that methods can be mixed freely:
   audio waveform or feature sequence, ...) and a label;
 * an :class:`Encoder` turns raw inputs into :data:`Features` — ``{"pooled": [B, D],
   "tokens": [B, L, D], "mask": [B, L] (True = real token), optional "layers":
-  [B, K, L, D]}``;
+  [B, K, L, D]}`` (how many layers, :meth:`Encoder.layer_count` says from the config);
 * a training batch is ``{modality: Features, "label": Tensor, "index": Tensor}``;
 * a :class:`Fusion` maps ``{modality: Features}`` to one :class:`FusionOutput`;
 * a method's model returns an outputs dictionary whose keys the task and the
@@ -117,6 +117,13 @@ class Encoder(nn.Module):
         super().__init__()
         self.config = config if config is not None else self.Config()
 
+    @classmethod
+    def layer_count(cls, config: StrictModel) -> int:
+        """How many hidden states ``forward`` returns as ``"layers"`` (``[B, K, L, D]``)
+        under ``config``; 0 when it returns none. A method that weighs layers (SPP-SCL's
+        hierarchical attention) checks it when the run is resolved, before extraction."""
+        return 0
+
     @property
     def out_dim(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define out_dim")
@@ -213,7 +220,8 @@ class Fusion(nn.Module, metaclass=_ModuleABCMeta):
       :attr:`embed_dim` is the width of ``embeddings`` (``out_dim`` unless set).
 
     :func:`mmalign.compat.check_fusion` compares ``requires`` with what the encoders
-    offer and names the component and key that do not fit, before extraction.
+    offer, and asks :meth:`check_modalities` whether their number and names fit,
+    naming the component and key that do not fit, before extraction.
     """
 
     Config: ClassVar[type[StrictModel]] = EmptyConfig
@@ -230,6 +238,12 @@ class Fusion(nn.Module, metaclass=_ModuleABCMeta):
     def requirements(cls, config: StrictModel) -> Mapping[str, tuple[FeatureKey, ...]]:
         """Feature keys needed per modality under ``config`` (default :attr:`requires`)."""
         return cls.requires
+
+    @classmethod
+    def check_modalities(cls, config: StrictModel, modalities: Sequence[str]) -> None:
+        """Raise :class:`~mmalign.errors.ConfigError` when the fusion cannot fuse these
+        modalities under ``config`` (e.g. a pairwise fusion given four); called when
+        the run is resolved, next to :meth:`requirements`. The default accepts any."""
 
     @classmethod
     def outputs(cls, config: StrictModel) -> tuple[FusionKey, ...]:

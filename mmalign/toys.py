@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import Tensor
 
 from mmalign.errors import DataError
@@ -30,6 +31,9 @@ class ToyVectorConfig(StrictModel):
     dim_in: int = 8
     dim: int = 16
     tokens: int = 4
+    #: hidden states returned as ``layers`` ([B, K, tokens, dim]; the last one equals
+    #: ``tokens``), for methods that weigh an encoder's layers; 0 returns none
+    layers: int = Field(0, ge=0)
     seed: int = 0
 
 
@@ -45,7 +49,15 @@ class ToyVectorEncoder(Encoder):
         cfg = self.config
         g = torch.Generator().manual_seed(cfg.seed)
         self.register_buffer("weight", torch.randn(cfg.dim_in, cfg.dim * cfg.tokens, generator=g))
+        extra = max(cfg.layers - 1, 0)
+        self.register_buffer(
+            "layer_weights", torch.randn(extra, cfg.dim_in, cfg.dim * cfg.tokens, generator=g)
+        )
         self.freeze()
+
+    @classmethod
+    def layer_count(cls, config: StrictModel) -> int:
+        return int(getattr(config, "layers", 0))
 
     @property
     def out_dim(self) -> int:
@@ -61,7 +73,12 @@ class ToyVectorEncoder(Encoder):
         cfg = self.config
         tokens = torch.tanh(inputs @ self.weight).view(len(inputs), cfg.tokens, cfg.dim)
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool)
-        return {"pooled": tokens.mean(1), "tokens": tokens, "mask": mask}
+        features = {"pooled": tokens.mean(1), "tokens": tokens, "mask": mask}
+        if cfg.layers:
+            lower = torch.tanh(torch.einsum("bi,kio->bko", inputs, self.layer_weights))
+            lower = lower.view(len(inputs), -1, cfg.tokens, cfg.dim)
+            features["layers"] = torch.cat([lower, tokens[:, None]], dim=1)
+        return features
 
     def fingerprint(self) -> str:
         return f"toy-vector:{self.config.model_dump_json()}"

@@ -173,6 +173,11 @@ class HFTextEncoderBase(EncoderBase):
             raise ConfigError(f"{self.name}: the tokenizer has no padding token")
         self.set_trainable(cfg.trainable)
 
+    @classmethod
+    def layer_count(cls, config: StrictModel) -> int:
+        """One ``layers`` entry per requested hidden-state index."""
+        return len(getattr(config, "layers", None) or [])
+
     @property
     def out_dim(self) -> int:
         return int(self.model.config.hidden_size)

@@ -17,7 +17,7 @@ SPP-SCL, ``--set fusion.name=concat`` is the same ablation as a component swap).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
@@ -96,6 +96,11 @@ class CrossModalFusion(Fusion):
     @classmethod
     def requirements(cls, config: CMFConfig) -> Mapping[str, tuple[FeatureKey, ...]]:
         return {"*": ("pooled", "tokens")} if config.mode == "sample" else cls.requires
+
+    @classmethod
+    def check_modalities(cls, config: CMFConfig, modalities: Sequence[str]) -> None:
+        """Exactly two modalities (or the two ``modalities`` names) are paired."""
+        roles(config, list(modalities))
 
     def __init__(self, config: CMFConfig | None, inputs: Mapping[str, FeatureSpec]) -> None:
         super().__init__(config, inputs)

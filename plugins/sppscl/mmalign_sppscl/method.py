@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 from torch import nn
 
-from mmalign.compat import check_fusion, check_objective, fusions_providing
+from mmalign.compat import check_fusion, check_layers, check_objective, fusions_providing
 from mmalign.errors import ConfigError
 from mmalign.interfaces import (
     BuildContext,
@@ -165,6 +165,8 @@ class SPPSCL(Method):
         "SPP-SCL: Semi-Push-Pull Supervised Contrastive Learning for Image-Text "
         "Sentiment Analysis and Beyond. Jiesheng Wu, Shengrong Li"
     )
+    #: supervised contrast and the classifier need class labels
+    label_types = ("classification",)
     #: the premise of the inter-modal step: shared pair content, real contradiction
     default_task = "synth-clash"
     sizes = {
@@ -189,10 +191,26 @@ class SPPSCL(Method):
     }
 
     def check(self, config: Any, task: Task) -> None:
-        """The fusion gets I_p/T_p (``pooled``) and the branches' states (``tokens``) and
-        must provide ``pooled`` for the classifier; the objective must read only what
-        the model returns."""
+        """The text encoder returns the ``ha_layers`` hidden states HA weighs; the fusion
+        gets I_p/T_p (``pooled``) and the branches' states (``tokens``) and must provide
+        ``pooled`` for the classifier; the objective must read only what the model
+        returns."""
         registry = get_registry()
+        pair = (config.image_modality, config.text_modality)
+        for m in pair:
+            if m not in task.modalities:
+                raise ConfigError(
+                    f"spp-scl pairs {pair[0]} with {pair[1]} (image_modality/text_modality); "
+                    f"task '{task.name}' offers {', '.join(task.modalities)} (no {m})"
+                )
+            if m not in config.encoders:
+                raise ConfigError(
+                    f"spp-scl needs encoders.{m} (its image_modality/text_modality); "
+                    f"encoders has only {', '.join(config.encoders) or 'none'}"
+                )
+        text = config.text_modality
+        check_layers(registry, config.encoders[text], text, config.ha_layers,
+                     "spp-scl's hierarchical attention (HA)", "ha_layers")
         cls, fusion_cfg = registry.config_of("fusion", fusion_ref(config), "fusion")
         check_fusion(registry, config.fusion.name, cls, fusion_cfg,
                      {m: ("pooled", "tokens") for m in ("image", "text")})

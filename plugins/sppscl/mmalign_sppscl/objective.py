@@ -60,6 +60,14 @@ class SPPSCLObjective(Objective):
     """λ·CE + L_cl_i + L_cl_t, then the gated L_cl_m step (Algorithm 1)."""
 
     Config = SPPSCLLossConfig
+    requires = ("logits", "embeddings")
+
+    @classmethod
+    def needs(cls, config: StrictModel) -> tuple[str, ...]:
+        """``logits`` for λ·CE; the ``embeddings`` I_p/T_p unless both contrastive
+        terms are dropped."""
+        uses = getattr(config, "intra", True) or getattr(config, "inter", True)
+        return cls.requires if uses else ("logits",)
 
     def __init__(self, config: SPPSCLLossConfig | None = None) -> None:
         super().__init__(config)

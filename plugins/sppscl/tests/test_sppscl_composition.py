@@ -100,3 +100,41 @@ def test_incompatible_fusions_are_refused_before_data(toy_plugin, no_data):
         resolve(RunRequest(method="late-fusion", task="toy-pairs", sets={
             **FAST, "fusion.name": "spp-cmf", "fusion.config.mode": "sample",
             "encoders.a.keep": ["pooled"], "encoders.b.keep": ["pooled"]}))
+
+
+def test_missing_text_layers_are_refused_when_resolved(toy_plugin, no_data):
+    """HA weighs ``ha_layers`` hidden states: an encoder config that returns none (or
+    too few) is refused by ``check()``, with the advice, before any data is read."""
+    advice = (r"the b features carry no 'layers': request them through the b encoder's "
+              r"config `layers` \(e\.g\. --set encoders\.b\.config\.layers=\.\.\.\) or set "
+              r"ha_layers=1")
+    with pytest.raises(ConfigError, match=r"weighs the last 4 layers, but with encoder "
+                                          r"'toy-vector' " + advice):
+        resolve(RunRequest(method="spp-scl", task="toy-pairs",
+                           sets=toy_sets(ha_layers=4)))
+    with pytest.raises(ConfigError, match=r"needs 4 layers, the b features carry 2"):
+        resolve(RunRequest(method="spp-scl", task="toy-pairs", sets=toy_sets(
+            ha_layers=4, **{"encoders.b.config.layers": 2})))
+    # what the advice says works: four layers requested, or HA over one (the tokens)
+    resolve(RunRequest(method="spp-scl", task="toy-pairs",
+                       sets=toy_sets(ha_layers=4, **{"encoders.b.config.layers": 4})))
+    resolve(RunRequest(method="spp-scl", task="toy-pairs", sets=toy_sets(ha_layers=1)))
+
+
+def test_the_embedded_and_paper_text_encoders_declare_their_layers(toy_plugin, no_data):
+    """The defaults request BERT's layers 9-12 (MiniLM's last four); dropping them is
+    caught from the encoder's config, without loading its weights."""
+    resolve(RunRequest(method="spp-scl", task="synth-clash", sets={}))
+    with pytest.raises(ConfigError, match=r"encoder 'minilm-l6' the text features carry no "
+                                          r"'layers'"):
+        resolve(RunRequest(method="spp-scl", task="synth-clash",
+                           sets={"encoders.text.config.layers": None}))
+    with pytest.raises(ConfigError, match=r"needs 4 layers, the text features carry 3"):
+        resolve(RunRequest(method="spp-scl", task="synth-clash", size="paper",
+                           sets={"encoders.text.config.layers": [10, 11, 12]}))
+
+
+def test_regression_tasks_are_refused(toy_plugin, no_data):
+    with pytest.raises(ConfigError, match=r"Method 'spp-scl' trains on classification labels; "
+                                          r"task 'toy-scores' has regression labels"):
+        resolve(RunRequest(method="spp-scl", task="toy-scores", sets=toy_sets()))

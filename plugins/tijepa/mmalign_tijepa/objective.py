@@ -150,6 +150,8 @@ class JEPAObjective(Objective):
     """Predict target-block representations; EMA target; energy-collapse guard."""
 
     Config = JEPAConfig
+    #: the predictor's block predictions and the EMA target's layer-normed tokens
+    requires = ("predictions", "targets")
 
     def __init__(self, config: JEPAConfig | None = None, loader: Any = None) -> None:
         super().__init__(config)
