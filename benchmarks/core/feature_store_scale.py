@@ -55,7 +55,7 @@ class SyntheticTokens(Encoder):
     """A deterministic ``tokens x dim`` feature map of an integer input (no weights)."""
 
     Config = TokensConfig
-    modality = "vector"
+    modality = ""  # any modality: the synthetic task calls its one "a"
 
     def __init__(self, config: TokensConfig | None = None) -> None:
         super().__init__(config)
