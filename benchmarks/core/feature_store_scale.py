@@ -15,6 +15,11 @@ in memory in fp32 per row, as the format-1 cache did after loading its blob
 (``store_bytes`` is then the tensor bytes that blob held). ``--sweep`` runs each
 size in a fresh process, both ways, one at a time; the old way is skipped where it
 would need more than 40% of the available memory (the reason is recorded).
+``--workers N`` gathers the batches in N DataLoader workers (``train.num_workers``);
+``--sweep ... --with-workers 2`` adds that way, and ``--baseline SRC`` adds the store
+read by the source tree SRC (put first on ``PYTHONPATH``, e.g. the code before a
+change), so each size's ways run side by side under the same load. ``--record``
+appends, each line with ``label`` (``--label``) and the load average.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+import mmalign
 from mmalign import paths, plugins
 from mmalign.hookspecs import hookimpl
 from mmalign.interfaces import Encoder, Sample, StrictModel, Task, TaskData
@@ -49,7 +55,7 @@ class SyntheticTokens(Encoder):
     """A deterministic ``tokens x dim`` feature map of an integer input (no weights)."""
 
     Config = TokensConfig
-    modality = "vector"
+    modality = ""  # any modality: the synthetic task calls its one "a"
 
     def __init__(self, config: TokensConfig | None = None) -> None:
         super().__init__(config)
@@ -116,7 +122,8 @@ class _Plugin:
         registry.add("task", "synthetic-rows", SyntheticRows)
 
 
-def one(rows: int, tokens: int, dim: int, share: int, old: bool) -> dict[str, Any]:
+def one(rows: int, tokens: int, dim: int, share: int, old: bool,
+        workers: int = 0) -> dict[str, Any]:
     plugins.get_host().add_module(_Plugin(), "feature-store-bench", "mmalign-benchmarks")
     sets = {
         "encoders": {"a": {"name": "synthetic-tokens",
@@ -126,6 +133,7 @@ def one(rows: int, tokens: int, dim: int, share: int, old: bool) -> dict[str, An
         "train.epochs": 1,
         "train.batch_size": 256,
         "train.eval_batch_size": 256,
+        **({"train.num_workers": workers} if workers else {}),
     }
     timings = timed_phases()
     started = time.perf_counter()
@@ -140,6 +148,8 @@ def one(rows: int, tokens: int, dim: int, share: int, old: bool) -> dict[str, An
         "tokens": tokens,
         "dim": dim,
         "layout": "old: fp32 per row in memory" if old else "store: fp16 per unique input",
+        "workers": workers,
+        "mmalign": mmalign.__file__,
         "store_bytes": rows * row_bytes if old else sum(p.stat().st_size for p in stores),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "wall_s": round(wall, 2),
@@ -168,26 +178,40 @@ def timed_phases() -> dict[str, float]:
     return spent
 
 
-def sweep(sizes: list[int], tokens: int, dim: int, share: int, record: Path | None) -> None:
+def sweep(sizes: list[int], tokens: int, dim: int, share: int, record: Path | None,
+          label: str, workers: int = 0, baseline: Path | None = None) -> None:
+    ways: list[tuple[str, list[str], Path | None]] = [("store", [], None)]
+    if workers:
+        ways.append((f"store, {workers} workers", ["--workers", str(workers)], None))
+    if baseline:
+        ways.append(("store (baseline)", [], baseline))
+    ways.append(("old", ["--old"], None))
     lines = []
     for rows in sizes:
-        for old in (False, True):
+        for way, flags, source in ways:
             need = rows * (tokens * dim + dim) * 4 * 2.2  # rows, plus one concatenating copy
-            if old and need > 0.4 * available_memory():
-                lines.append({"rows": rows, "layout": "old: fp32 per row in memory",
+            if way == "old" and need > 0.4 * available_memory():
+                lines.append({"label": label, "rows": rows, "layout": "old: fp32 per row in memory",
                               "skipped": f"needs about {need / 1e9:.1f} GB of memory"})
                 print(json.dumps(lines[-1]), flush=True)
                 continue
             with tempfile.TemporaryDirectory() as home:
                 cmd = [sys.executable, __file__, "--rows", str(rows), "--tokens", str(tokens),
-                       "--dim", str(dim), "--share", str(share)] + (["--old"] if old else [])
+                       "--dim", str(dim), "--share", str(share), *flags]
                 env = {**os.environ, "MMALIGN_HOME": home}
-                out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-                lines.append(json.loads(out.stdout.strip().splitlines()[-1]))
-                print(json.dumps(lines[-1]), flush=True)
+                if source is not None:
+                    env["PYTHONPATH"] = str(source.resolve())
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=home)
+                if out.returncode:
+                    raise SystemExit(f"{way}: {out.stderr[-2000:]}")
+                line = {"label": label, "way": way, "load_avg": round(os.getloadavg()[0], 1),
+                        **json.loads(out.stdout.strip().splitlines()[-1])}
+                lines.append(line)
+                print(json.dumps(line), flush=True)
     if record:
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        with record.open("a") as fh:
+            fh.write("".join(json.dumps(x) + "\n" for x in lines))
 
 
 def main() -> None:
@@ -198,14 +222,20 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--share", type=int, default=5)
     parser.add_argument("--old", action="store_true")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--with-workers", type=int, default=0)
+    parser.add_argument("--baseline", type=Path)
+    parser.add_argument("--label", default="")
     parser.add_argument("--record", type=Path)
     args = parser.parse_args()
     if args.sweep:
-        sweep(args.sweep, args.tokens, args.dim, args.share, args.record)
+        sweep(args.sweep, args.tokens, args.dim, args.share, args.record, args.label,
+              args.with_workers, args.baseline)
     elif args.rows:
         if "MMALIGN_HOME" not in os.environ:
             os.environ["MMALIGN_HOME"] = tempfile.mkdtemp(prefix="feature-store-scale-")
-        print(json.dumps(one(args.rows, args.tokens, args.dim, args.share, args.old)))
+        print(json.dumps(one(args.rows, args.tokens, args.dim, args.share, args.old,
+                             args.workers)))
     else:
         parser.error("give --rows N or --sweep N [N ...]")
 

@@ -1,14 +1,31 @@
-"""How to read rows from a safetensors shard: positional reads or a memory map.
+"""One epoch of batch gathers from the feature store, read several ways side by side.
 
-    python benchmarks/core/store_read_modes.py [--items 8000] [--tokens 64] [--dim 384]
-        [--record benchmarks/core/results/store_read_modes.jsonl]
+    python benchmarks/core/store_read_modes.py [--items 2000] [--share 5] [--tokens 64]
+        [--dim 384] [--repeats 3] [--baseline SRC]
+        [--record benchmarks/core/results/store_read_modes]
 
-Writes one store shard of ``items`` fp16 rows, then, each way in a fresh process,
-reads every row once in shuffled batches of 256 and reports the seconds and the
-growth of the process's resident set (``ru_maxrss``). A memory map's touched pages
-count in the reader's RSS until the kernel reclaims them, so an epoch over a large
-store looks like (and under memory pressure competes like) holding it; positional
-reads leave the pages in the shared page cache. The store reads with ``os.preadv``.
+Writes one store (``FeatureStore``'s writer, fp16) of ``items`` inputs with a
+``pooled`` [dim] and a ``tokens`` [tokens, dim] feature each, seen by ``items x
+share`` rows (COCO's five captions per image), then times, each way in a fresh
+process, one epoch of shuffled batches of 256 rows reading both keys as fp32:
+
+* ``store``: :class:`mmalign.store.StoredColumn` gathers (positional reads);
+* ``store, 2 workers``: the same through ``FeatureSet.batches`` in 2 DataLoader
+  worker processes (``train.num_workers=2``);
+* ``store, one read per row``: the reader before reads were coalesced (2ab6e9c),
+  copied into this script;
+* ``store (baseline)``: the ``StoredColumn`` of the source tree ``SRC`` (e.g.
+  ``git archive 2ab6e9c | tar -x -C /tmp/ws-main-2ab6e9c``), put first on
+  ``PYTHONPATH`` (each process reports the ``mmalign`` it imported);
+* ``mmap``: a ``numpy.memmap`` of each shard, fancy-indexed;
+* ``in RAM fp32``: every row's features as fp32 tensors in memory (the format-1
+  cache after loading), indexed.
+
+The ways take turns (ABC..., then reversed) so the shared machine's load falls on
+all alike: read the ratios to ``in RAM fp32``, not the seconds. Also reported: the
+growth of the process's peak resident set over the epoch (``ru_maxrss``), which a
+memory map inflates and positional reads do not (not per way with ``--one-process``,
+which times every way in one process). ``--record P`` writes ``P.json`` and ``P.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +34,8 @@ import argparse
 import json
 import os
 import resource
+import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,65 +45,216 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmalign.store import shards
+BATCH = 256
 
 
-def write(directory: Path, items: int, tokens: int, dim: int) -> None:
-    for start in range(0, items, 2048):  # the writer holds one chunk at a time
-        n = min(2048, items - start)
-        feats = {"tokens": torch.randn(n, tokens, dim).half()}
-        keys = [f"k{start + i}" for i in range(n)]
-        shards.write(directory, f"{start:08d}", keys, feats, [tokens] * n, {})
+def write_store(root: Path, items: int, tokens: int, dim: int) -> None:
+    from mmalign.store import FeatureStore
+
+    store = FeatureStore(root, "fp16", "read-modes")
+    writer = store.writer()
+    g = torch.Generator().manual_seed(0)
+    for start in range(0, items, 512):  # the writer holds at most one shard
+        n = min(512, items - start)
+        writer.add([f"k{start + i}" for i in range(n)],
+                   {"pooled": torch.randn(n, dim, generator=g),
+                    "tokens": torch.randn(n, tokens, dim, generator=g)})
+    writer.close()
 
 
-def read(directory: Path, mode: str) -> dict[str, float]:
-    found, _ = shards.scan(directory)
+def epoch_chunks(rows: int) -> list[torch.Tensor]:
+    order = torch.randperm(rows, generator=torch.Generator().manual_seed(1))
+    return [order[s : s + BATCH] for s in range(0, rows, BATCH)]
+
+
+def read(root: Path, mode: str, items: int, share: int) -> dict[str, object]:
+    import mmalign
+    from mmalign.store import FeatureStore
+
+    rows = items * share
+    store = FeatureStore(root, "fp16", "read-modes")
+    keys = [f"k{i // share}" for i in range(rows)]
+    columns = store.columns(keys)
+    chunks = epoch_chunks(rows)
+    if mode == "in RAM fp32":
+        everything = torch.arange(rows)
+        source = {k: torch.cat([c[everything[s : s + 2048]] for s in range(0, rows, 2048)])
+                  for k, c in columns.items()}
+    elif mode == "mmap":
+        source = {k: _Mapped(store, k, keys) for k in columns}
+    elif mode == "store, one read per row":
+        source = {k: _PerRow(c) for k, c in columns.items()}
+    else:
+        source = columns
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     started = time.perf_counter()
-    rng = np.random.default_rng(0)
-    for shard in found:
-        col = shard.columns["tokens"]
-        order = rng.permutation(col.shape[0])
-        if mode == "mmap":
-            mapped = np.memmap(shard.path, dtype=np.float16, mode="r", offset=col.offset,
-                               shape=col.shape)
-        for start in range(0, len(order), 256):
-            index = np.sort(order[start : start + 256])
-            if mode == "mmap":
-                batch = torch.from_numpy(np.asarray(mapped[index])).float()
-            else:
-                batch = shard.read_rows("tokens", index).float()
-            assert batch.shape[0] == len(index)
+    if mode == "store, 2 workers":
+        from mmalign.features import FeatureSet, ModalityData
+
+        fs = FeatureSet("train", [str(i) for i in range(rows)], None,
+                        {"a": ModalityData(rows=torch.arange(rows), features=dict(columns))},
+                        {}, workers=2)
+        got = sum(len(b["index"]) for b in fs.batches(chunks))
+    else:
+        got = 0
+        for chunk in chunks:
+            batch = {k: v[chunk] for k, v in source.items()}
+            assert batch["tokens"].dtype == torch.float32
+            got += len(batch["tokens"])
+    seconds = time.perf_counter() - started
+    assert got == rows
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"mode": mode, "seconds": round(time.perf_counter() - started, 2),
-            "rss_growth_bytes": after - before}
+    return {"mode": mode, "seconds": seconds, "rss_growth_bytes": after - before,
+            "peak_rss_bytes": after, "mmalign": mmalign.__file__}
+
+
+class _Mapped:
+    """A column read through a memory map of each shard."""
+
+    def __init__(self, store, key: str, keys: list[str]) -> None:
+        from mmalign.store.shards import _NUMPY
+
+        self.maps = [np.memmap(s.path, dtype=_NUMPY[s.columns[key].dtype], mode="r",
+                               offset=s.columns[key].offset, shape=s.columns[key].shape)
+                     for s in store.shards]
+        located = np.array([store.where[k] for k in keys], dtype=np.int64)
+        self.shard_of, self.row_of = located[:, 0], located[:, 1]
+
+    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
+        index = rows.numpy()
+        shard_of, row_of = self.shard_of[index], self.row_of[index]
+        out = np.empty((len(index), *self.maps[0].shape[1:]), dtype=self.maps[0].dtype)
+        for s in np.unique(shard_of).tolist():
+            where = np.flatnonzero(shard_of == s)
+            out[where] = self.maps[s][row_of[where]]
+        return torch.from_numpy(out).float()
+
+
+class _PerRow:
+    """The shard reader before the reads were coalesced (commit 2ab6e9c), kept here to
+    time it in the same process: one positional read per row, the row size a numpy
+    reduction each time."""
+
+    def __init__(self, column) -> None:
+        self.column = column
+
+    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
+        from mmalign.store.shards import _NUMPY
+
+        c = self.column
+        index = rows.numpy()
+        shard_of, row_of = c.shard_of[index], c.row_of[index]
+        parts, order = [], []
+        for s in np.unique(shard_of).tolist():
+            where = np.flatnonzero(shard_of == s)
+            shard = c.shards[s]
+            col = shard.columns[c.name]
+            out = np.empty((len(where), *col.shape[1:]), dtype=_NUMPY[col.dtype])
+            flat = out.reshape(len(where), -1).view(np.uint8)
+            with open(shard.path, "rb", buffering=0) as fh:
+                for i, row in enumerate(row_of[where].tolist()):
+                    row_bytes = int(np.prod(col.shape[1:], dtype=np.int64)) * out.itemsize
+                    os.preadv(fh.fileno(), [flat[i]], col.offset + row * row_bytes)
+            parts.append(torch.from_numpy(out))
+            order.append(where)
+        got = torch.cat(parts)
+        inverse = np.empty(len(index), dtype=np.int64)
+        inverse[np.concatenate(order)] = np.arange(len(index))
+        return got[torch.from_numpy(inverse)].float()
+
+
+def render(result: dict) -> str:
+    how = "runs in one process" if result["one_process"] else "fresh processes"
+    lines = [
+        "# Feature-store batch gathers, read several ways (generated by "
+        "`benchmarks/core/store_read_modes.py`)",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        f"{result['items']} stored inputs seen by {result['rows']} rows, pooled [{result['dim']}]"
+        f" + tokens [{result['tokens']}, {result['dim']}] fp16 ({result['store_bytes'] / 1e6:.0f} "
+        f"MB); one epoch of shuffled batches of {BATCH} read as fp32; median of "
+        f"{result['repeats']} {how} per way, taking turns; load average "
+        f"{result['load_before']} before, {result['load_after']} after (2 CPUs shared with other "
+        "benchmarks): read the ratios.",
+        "",
+        "| way | epoch s | × in RAM fp32 | RSS growth MB | peak RSS MB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    ram = result["modes"]["in RAM fp32"]["seconds"]
+    for mode, m in result["modes"].items():
+        rss = ("– | –" if result["one_process"] else
+               f"{m['rss_growth_bytes'] / 2**20:.0f} | {m['peak_rss_bytes'] / 2**20:.0f}")
+        lines.append(f"| {mode} | {m['seconds']:.2f} | {m['seconds'] / ram:.2f} | {rss} |")
+    if result.get("baseline"):
+        lines += ["", f"`store (baseline)` imported `{result['baseline_mmalign']}`."]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--items", type=int, default=8000)
+    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--share", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--dim", type=int, default=384)
-    parser.add_argument("--read", choices=["pread", "mmap"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="a source tree for 'store (baseline)'")
+    parser.add_argument("--read")
     parser.add_argument("--dir", type=Path)
     parser.add_argument("--record", type=Path)
+    parser.add_argument("--one-process", action="store_true",
+                        help="time every way in this process, taking turns (one import "
+                        "for all, so cheaper on a loaded machine); RSS is then not per way")
     args = parser.parse_args()
     if args.read:
-        print(json.dumps(read(args.dir, args.read)))
+        print(json.dumps(read(args.dir, args.read, args.items, args.share)))
         return
-    lines = []
+    modes = ["in RAM fp32", "store", "store, one read per row", "store, 2 workers", "mmap"]
+    if args.baseline:
+        modes.insert(2, "store (baseline)")
+    load_before = round(os.getloadavg()[0], 1)
+    runs: dict[str, list[dict]] = {m: [] for m in modes}
     with tempfile.TemporaryDirectory() as tmp:
-        write(Path(tmp), args.items, args.tokens, args.dim)
-        size = sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
-        for mode in ("pread", "mmap"):
-            out = subprocess.run([sys.executable, __file__, "--read", mode, "--dir", tmp],
-                                 capture_output=True, text=True, check=True, env=os.environ)
-            line = {"items": args.items, "store_bytes": size, **json.loads(out.stdout)}
-            lines.append(line)
-            print(json.dumps(line), flush=True)
+        root = Path(tmp) / "store"
+        write_store(root, args.items, args.tokens, args.dim)
+        size = sum(p.stat().st_size for p in (root / "shards").glob("*.safetensors"))
+        for i in range(args.repeats):
+            for mode in modes if i % 2 == 0 else list(reversed(modes)):
+                if args.one_process:
+                    runs[mode].append(read(root, mode, args.items, args.share))
+                    print(json.dumps(runs[mode][-1]), flush=True)
+                    continue
+                env = dict(os.environ)
+                if mode == "store (baseline)":
+                    env["PYTHONPATH"] = str(args.baseline.resolve())
+                cmd = [sys.executable, __file__, "--read", mode, "--dir", str(root),
+                       "--items", str(args.items), "--share", str(args.share)]
+                out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
+                if out.returncode:
+                    raise SystemExit(f"{mode}: {out.stderr[-2000:]}")
+                runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(json.dumps(runs[mode][-1]), flush=True)
+    result = {
+        "command": "python benchmarks/core/store_read_modes.py " + shlex.join(sys.argv[1:]),
+        "items": args.items, "rows": args.items * args.share, "tokens": args.tokens,
+        "dim": args.dim, "store_bytes": size, "repeats": args.repeats,
+        "load_before": load_before, "load_after": round(os.getloadavg()[0], 1),
+        "baseline": str(args.baseline) if args.baseline else None,
+        "one_process": args.one_process,
+        "baseline_mmalign": runs["store (baseline)"][0]["mmalign"] if args.baseline else None,
+        "modes": {
+            m: {"seconds": round(statistics.median(r["seconds"] for r in rs), 3),
+                "rss_growth_bytes": int(statistics.median(r["rss_growth_bytes"] for r in rs)),
+                "peak_rss_bytes": int(statistics.median(r["peak_rss_bytes"] for r in rs)),
+                "runs_s": [round(r["seconds"], 3) for r in rs]}
+            for m, rs in runs.items()
+        },
+    }
+    print(json.dumps(result))
     if args.record:
         args.record.parent.mkdir(parents=True, exist_ok=True)
-        args.record.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        args.record.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+        args.record.with_suffix(".md").write_text(render(result))
 
 
 if __name__ == "__main__":

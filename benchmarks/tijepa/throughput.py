@@ -14,7 +14,8 @@ Each row also gives the epoch time of the paper's pretraining (COCO train2017, o
 caption per image: 118,287 samples). ``--budget-s`` (default 470) stops starting new
 rows once spent, so the whole script fits an 8-minute device slot. Checked on the CPU
 with a tiny setting (``--device cpu --sizes small --paths code --max-batch 2
---steps 1 --warmup 0``).
+--steps 1 --warmup 0``). ``benchmarks/gpu_figures.py`` runs its TI-JEPA-L rows
+together with every method's paper-size epoch time, in one 8-minute script.
 """
 
 from __future__ import annotations

@@ -47,7 +47,9 @@ def make_task(
     registry: Registry, name: str, task_config: dict[str, Any], data_dir: Path | None
 ) -> Task:
     cls = registry.entry("task", name, "--task").obj
-    tree = apply_overrides(cls.Config, cls.Config().model_dump(mode="json"), task_config)
+    # Only the user's keys: the config's own validators fill the rest, so a preset key
+    # (a structured task's ``structure``) supplies the knobs the user left unset.
+    tree = apply_overrides(cls.Config, {}, task_config)
     cfg = validate(cls.Config, tree, prefix="task", component=f"task '{name}'")
     return cls(cfg, data_dir=paths.task_data_dir(name, data_dir))
 

@@ -62,8 +62,8 @@ class InfoNCEConfig(StrictModel):
     round_robin: RoundRobin = Field(default_factory=RoundRobin)
     #: how a batch row is aligned across modalities: "category" (XMediaNet: one item of
     #: the same category per modality) or "event" (every modality's view of one event,
-    #: for tasks whose samples name their instance); "auto" is resolved per task when
-    #: the run is resolved ("event" when the task has instance ids) and recorded so
+    #: for tasks whose samples name their instance); "auto" is resolved when the run is
+    #: resolved ("event" when the task has instance ids) and recorded as resolved
     tuples: Literal["auto"] | Tuples = "auto"
     #: the paper's projection heads; any registered fusion exposing embeddings
     fusion: FusionRef = Field(default_factory=lambda: FusionRef(name="projection-heads"))
@@ -101,6 +101,15 @@ def tuple_mode(config: InfoNCEConfig, task: Task) -> Tuples:
             "use tuples=category"
         )
     return config.tuples
+
+
+def check_round_robin(config: InfoNCEConfig, tuples: Tuples) -> None:
+    """Events can be dealt to pairs only when tuples are events."""
+    if config.round_robin.events == "disjoint" and tuples != "event":
+        raise ConfigError(
+            "round_robin.events='disjoint' deals events to the pairs, and tuples are "
+            f"'{tuples}': set tuples=event (on a task that names its events)"
+        )
 
 
 class InfoNCEModel(nn.Module):
@@ -162,6 +171,7 @@ class InfoNCE(Method):
         ``tuples`` fits the task and is resolved in ``config``, so the run records the
         mode it trains with."""
         config.tuples = tuple_mode(config, task)
+        check_round_robin(config, config.tuples)
         modalities = selected_modalities(config, task)
         registry = get_registry()
         refs = {m: config.encoders[m] for m in modalities}

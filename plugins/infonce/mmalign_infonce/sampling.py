@@ -24,7 +24,10 @@ has, then every modality's row of that event. Row ``i`` of every modality is the
 event; while ``B`` <= ``C`` the ``B`` events are of distinct categories, so the only
 difference from category tuples is that the views of a row share their instance.
 ``batch["index"]`` is then the event's number in the split (one event drawn twice in
-a batch is one tuple).
+a batch is one tuple). By default every round-robin pair draws from all events, so
+its pairs come from the same events as joint tuples; ``round_robin.events="disjoint"``
+deals each training event to one pair (fixed for the run, balanced per category), as
+if every pair were a separately collected bi-modal dataset.
 
 Strategies differ only in which modalities a batch holds: ``joint`` puts all of
 them in every batch; ``round-robin`` gives each batch one unordered pair. A joint
@@ -74,11 +77,11 @@ def event_codes(fs, modalities: Sequence[str]) -> tuple[dict[str, Tensor], Tenso
     ids: dict[str, list[str]] = {}
     for m in modalities:
         names = [fs.instances[int(p)] for p in fs.modalities[m].rows]
-        if any(n is None for n in names):
-            missing = sum(n is None for n in names)
+        missing = names.count(None)
+        if missing:
             raise MMAlignError(f"split '{fs.split}': {missing} '{m}' rows have no instance id; "
                                "tuples='event' needs one per sample")
-        ids[m] = names  # type: ignore[assignment]
+        ids[m] = [str(n) for n in names]
     number = {n: i for i, n in enumerate(sorted({n for names in ids.values() for n in names}))}
     category = torch.full((len(number),), -1, dtype=torch.long)
     codes: dict[str, Tensor] = {}
@@ -108,6 +111,7 @@ class TupleSampler:
         modalities: Sequence[str],
         generator: torch.Generator,
         tuples: Tuples = "category",
+        deal: Sequence[Group] = (),
     ) -> None:
         if fs.labels is None:
             raise MMAlignError(f"split '{fs.split}' has no labels: tuples are aligned by category")
@@ -129,10 +133,29 @@ class TupleSampler:
         self._order: dict[tuple, Tensor] = {}
         self._cursor: dict[tuple, int] = {}
         self._queue: dict[Group, list[int]] = {}
+        self.dealt = self._deal(deal) if deal else {}
+
+    def _deal(self, groups: Sequence[Group]) -> dict[Group, set[int]]:
+        """Each unit to one of ``groups``: a category's units, in a fixed shuffled order,
+        go to the groups in turn, each category continuing where the last one stopped,
+        so the groups' shares differ by at most one, overall and within a category."""
+        g = torch.Generator().manual_seed(0)  # a property of the data, not of the epoch
+        out: dict[Group, set[int]] = {group: set() for group in groups}
+        every = torch.tensor(sorted(set().union(*(set(p) for p in self.pools.values()))),
+                             dtype=torch.long)
+        start = 0
+        for c in self.unit_category[every].unique():
+            members = every[self.unit_category[every] == c]
+            for k, u in enumerate(members[torch.randperm(len(members), generator=g)].tolist()):
+                out[groups[(start + k) % len(groups)]].add(u)
+            start += len(members)
+        return out
 
     def units(self, group: Group) -> list[int]:
-        """The units every modality of ``group`` has rows of."""
-        return sorted(set.intersection(*(set(self.pools[m]) for m in group)))
+        """The units every modality of ``group`` has rows of (those dealt to it, when
+        units are dealt to groups)."""
+        shared = set.intersection(*(set(self.pools[m]) for m in group))
+        return sorted(shared & self.dealt[group] if group in self.dealt else shared)
 
     def categories(self, group: Group) -> Tensor:
         """The categories every modality of ``group`` has items (events) of."""
@@ -211,6 +234,11 @@ class RoundRobin(StrictModel):
     schedule: Literal["interleaved", "block"] = Field(
         "interleaved", description="one batch per pair in turn, or each pair's batches in a block"
     )
+    events: Literal["shared", "disjoint"] = Field(
+        "shared",
+        description="with event tuples: every pair draws from all training events (shared), "
+        "or each event is dealt to one pair (disjoint: separately collected pair datasets)",
+    )
 
 
 def apportion(total: int, shares: dict[Group, float], order: Sequence[Group]) -> dict[Group, int]:
@@ -286,8 +314,14 @@ class TupleLoader:
 
     def batches_per_epoch(self, fs, batch_size: int, drop_last: bool = False) -> int:
         """A training epoch's batches (every batch is full-sized: ``drop_last`` is moot)."""
-        sampler = TupleSampler(fs, self.modalities, torch.Generator(), self.tuples)
+        sampler = TupleSampler(fs, self.modalities, torch.Generator(), self.tuples,
+                               self._dealt(True))
         return sum(self._steps(sampler, batch_size, self.groups, True).values())
+
+    def _dealt(self, train: bool) -> Sequence[Group]:
+        """The pairs training events are dealt to (none: every pair draws from all)."""
+        disjoint = self.strategy == "round-robin" and self.rr.events == "disjoint"
+        return self.groups if disjoint and train and self.tuples == "event" else ()
 
     def __call__(
         self,
@@ -306,7 +340,7 @@ class TupleLoader:
                 f"train.batch_size {batch_size} is not a multiple of the {world} processes: "
                 "each process takes an equal slice of every global batch of tuples"
             )
-        sampler = TupleSampler(fs, self.modalities, generator, self.tuples)
+        sampler = TupleSampler(fs, self.modalities, generator, self.tuples, self._dealt(train))
         order = list(self.groups)
         if train:
             order = [order[int(i)] for i in torch.randperm(len(order), generator=generator)]

@@ -229,3 +229,35 @@ def test_feature_sets_keep_each_kept_samples_instance_id():
     plain = [Sample(s.id, s.inputs, s.label) for s in samples]
     fs = build_feature_set("train", plain, enc, dict.fromkeys(enc, True), "k", use_cache=False)
     assert fs.instances is None
+
+
+def test_disjoint_round_robin_deals_every_event_to_one_pair():
+    fs = event_feature_set(has=dict.fromkeys(MODS, range(EVENTS)))
+    disjoint = make_loader("round-robin", MODS, RoundRobin(events="disjoint"), "event")
+    shared = make_loader("round-robin", MODS, None, "event")
+    pairs_of: dict[str, set[tuple[str, ...]]] = {}
+    for epoch in range(6):
+        g = torch.Generator().manual_seed(epoch)
+        batches = list(disjoint(fs, 4, g, epoch, True))
+        assert len(batches) == disjoint.batches_per_epoch(fs, 4) == 8  # the joint count
+        for b in batches:
+            pair = tuple(m for m in MODS if m in b)
+            a, c = (positions(b, m) for m in pair)
+            assert [fs.instances[x] for x in a] == [fs.instances[y] for y in c]
+            for x in a:
+                pairs_of.setdefault(fs.instances[x], set()).add(pair)
+    assert set(map(len, pairs_of.values())) == {1}  # each event only ever in one pair
+    share = Counter(next(iter(p)) for p in pairs_of.values())
+    assert len(share) == 6 and set(share.values()) == {5}  # 30 events, 5 per pair
+    seen: dict[str, set[tuple[str, ...]]] = {}
+    for epoch in range(6):
+        for b in shared(fs, 4, torch.Generator().manual_seed(epoch), epoch, True):
+            pair = tuple(m for m in MODS if m in b)
+            for x in positions(b, pair[0]):
+                seen.setdefault(fs.instances[x], set()).add(pair)
+    assert max(map(len, seen.values())) > 1  # shared: an event is drawn by several pairs
+    # validation walks every pair over all events, dealt or not
+    val = list(disjoint(fs, 6, torch.Generator().manual_seed(0), 0, False))
+    text_image = {fs.instances[x] for b in val if "text" in b and "image" in b
+                  for x in positions(b, "text")}
+    assert len(text_image) == 30

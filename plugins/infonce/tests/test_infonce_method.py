@@ -145,3 +145,14 @@ def test_event_tuples_on_a_task_without_events_fail_before_any_data(mmalign_home
     assert len(lines) == 1 and "task 'synth-xmedianet' has none" in lines[0]
     assert "instance" in lines[0] and "Traceback" not in out.output
     assert not (mmalign_home / "data").exists()  # refused before generating anything
+
+
+def test_disjoint_round_robin_needs_event_tuples(mmalign_home):
+    from mmalign.runner.run import RunRequest, resolve
+
+    sets = {"strategy": "round-robin", "round_robin.events": "disjoint"}
+    config = resolve(RunRequest(method="infonce", task="synth-events", sets=sets))[2]
+    assert (config.tuples, config.round_robin.events) == ("event", "disjoint")
+    for task, extra in (("synth-xmedianet", {}), ("synth-events", {"tuples": "category"})):
+        with pytest.raises(MMAlignError, match="set tuples=event"):
+            resolve(RunRequest(method="infonce", task=task, sets={**sets, **extra}))
