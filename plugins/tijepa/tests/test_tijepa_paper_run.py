@@ -2,7 +2,7 @@
 the visible patches, a tiny BERT encodes the captions, COCO-format pretraining data
 (one random caption per image per epoch) then a linear probe on an MVSA-Single
 fixture. What it checks is the protocol, not the accuracy: the optimizer step count,
-the EMA target, the stored pretraining's key, the precision of the re-encoded
+the EMA target, the reuse of the stored pretraining, the precision of the re-encoded
 patches under the runner's autocast, and that the final weights are the ones kept.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -151,12 +150,8 @@ def test_paper_mode_pretrains_on_coco_then_probes_mvsa(tmp_path, mmalign_home, s
 
     assert 0 < moved("target.") < moved("context.")
 
-    # the stored pretraining is keyed by the data: the same run reuses it, changed COCO
-    # data under the same config pretrains again
+    # the same run reuses the stored pretraining (changed COCO data under the same config
+    # pretrains again: test_tijepa_protocol.py's changed-data test, on toy data)
     again = run(tmp_path / "bert", tmp_path / "mvsa")
     assert again.extra["stages"]["pretrain"]["reused"]
-    shutil.rmtree(coco)
-    write_tiny_coco(coco, images=IMAGES + 4)
-    changed = run(tmp_path / "bert", tmp_path / "mvsa")
-    assert "reused" not in changed.extra["stages"]["pretrain"]
     assert math.isfinite(result.metrics["test"]["acc"])
