@@ -38,6 +38,8 @@ def _expand(
         _expand(registry, sub, tree["config"], f"{path}.config", components)
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
+            if name not in tree:  # excluded from the dump (execution-only, e.g. num_workers)
+                continue
             _expand(registry, getattr(value, name), tree[name],
                     f"{path}.{name}" if path else name, components)
     elif isinstance(value, dict):
