@@ -288,3 +288,18 @@ def test_every_plugin_readme_block_names_a_suite_and_its_command():
             found.setdefault(doc.parent.name, []).append(Path(key).name)
     assert {p for p, keys in found.items() if "premise_control.toml" in keys} == {
         "sppscl", "tecafn", "infonce", "tijepa"}
+
+
+def test_the_report_states_the_steps_cells_recorded_not_only_the_budget() -> None:
+    from mmalign.suite.report import recorded_steps
+
+    def run(status: str, steps: int | None) -> dict:
+        stage = {} if steps is None else {"optimizer_steps": steps}
+        return {"status": status, "extra": {"provenance": {"stages": {"train": stage}}}}
+
+    assert recorded_steps([run("completed", 156), run("completed", 156)], "train").endswith(
+        "(train stage): 156.")
+    assert recorded_steps([run("completed", 150), run("completed", 160),
+                           run("failed", 3)], "train").endswith(": 150–160.")
+    assert recorded_steps([run("failed", 3), run("completed", None)], "train") == (
+        "No completed cell recorded its optimizer steps.")
