@@ -18,6 +18,7 @@ import torch
 from mmalign_tijepa.model import TIJEPAModel
 from mmalign_tijepa.objective import JEPAObjective
 from safetensors.torch import load_file
+from tijepa_toys import TINY_SETS
 
 from mmalign.runner import RunRequest, execute
 from mmalign.testing import tiny_bert
@@ -49,14 +50,7 @@ def paper_sets(bert: Path) -> dict:
         "encoders.image": {"name": "timm", "config": {
             "model": "vit_tiny_patch16_224", "image_size": 64, "weights": "random"}},
         "encoders.text": {"name": "hf-text", "config": {"model": str(bert)}},
-        "cross_attention.dim": 16,
-        "cross_attention.depth": 1,
-        "cross_attention.heads": 2,
-        "cross_attention.text_width": None,
-        "predictor.depth": 1,
-        "predictor.dim": 8,
-        "predictor.heads": 2,
-        "masks.min_keep": 2,
+        **TINY_SETS,
         "train.epochs": EPOCHS,
         "train.batch_size": BATCH,
         "probe.train.epochs": 3,

@@ -43,20 +43,26 @@ TOY_ENCODERS = {
 }
 
 
+#: the smallest cross-attention, predictor and masks a run accepts, as ``--set`` keys
+TINY_SETS = {
+    "cross_attention.dim": 16,
+    "cross_attention.depth": 1,
+    "cross_attention.heads": 2,
+    "cross_attention.text_width": None,
+    "predictor.depth": 1,
+    "predictor.dim": 8,
+    "predictor.heads": 2,
+    "masks.min_keep": 2,
+}
+
+
 def toy_sets(**extra) -> dict:
     """A tiny TI-JEPA on toy-pairs: modality a plays the image (4x4 tokens), b the text."""
     sets = {
         "encoders": copy.deepcopy(TOY_ENCODERS),  # dotted overrides edit it in place
         "cross_attention.image": "a",
         "cross_attention.text": "b",
-        "cross_attention.dim": 16,
-        "cross_attention.depth": 1,
-        "cross_attention.heads": 2,
-        "cross_attention.text_width": None,
-        "predictor.depth": 1,
-        "predictor.dim": 8,
-        "predictor.heads": 2,
-        "masks.min_keep": 2,
+        **TINY_SETS,
         "pretrain_task": "toy-pairs",
         "fallback_task": None,
         "captions": "all",  # toy-pairs are not COCO-style image-caption pairs
