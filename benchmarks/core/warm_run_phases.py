@@ -77,11 +77,10 @@ run.stage_context = timed("encoder_build", run.stage_context)
 run.load_features = timed("features", run.load_features)
 run.train_stage = timed("training", run.train_stage)
 run.evaluate_split = timed("evaluation", run.evaluate_split)
-try:
+import importlib.util
+if importlib.util.find_spec("mmalign.store"):  # the "before" code has no feature store
     from mmalign.store.deferred import DeferredEncoder
     DeferredEncoder.real = timed("encoder_build", DeferredEncoder.real)
-except ImportError:
-    pass
 sets = json.loads(sys.argv[3])
 execute(RunRequest(method="late-fusion", seed=int(sys.argv[2]), sets=sets, quiet=True))
 spent["total"] = time.time() - t0
