@@ -52,20 +52,12 @@ class ToyCategoriesTask(Task):
         return retrieval_tables(outputs["embeddings"], labels)
 
 
-class ToyEventsTask(Task):
+class ToyEventsTask(ToyCategoriesTask):
     """Four vector modalities; event ``(c, i)`` is one latent seen in every modality
     (a category centre plus the event's own offset), named in ``meta["instance"]``."""
 
-    Config = ToyCategoriesConfig
     name = "toy-events"
-    modalities = MODALITIES
-    label_type = "retrieval"
-    metrics = ("mean_r@10", "mean_r@1", "mean_r@5")
-    embedded = True
     instances = "event"
-
-    def is_present(self) -> bool:
-        return True
 
     def load(self) -> TaskData:
         cfg = self.config
@@ -84,9 +76,6 @@ class ToyEventsTask(Task):
                     splits[split].append(Sample(id=f"{m}{c}-{i}", inputs={m: x}, label=c,
                                                 meta=meta))
         return TaskData(splits=splits, source="generated")
-
-    def evaluate(self, outputs, labels):
-        return retrieval_tables(outputs["embeddings"], labels)
 
 
 class ToyPlugin:
