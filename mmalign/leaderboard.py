@@ -1,7 +1,8 @@
 """Like-for-like leaderboards from the results store.
 
-Rows group by the *resolved* configuration minus the seed (so a changed default never
-averages old and new runs), carry a visible variant label (the user's overrides, plus the
+Rows group by the *resolved* configuration minus the seed and by the data each stage
+read, as its provenance records it (so a changed default or task preset never averages
+old and new runs), carry a visible variant label (the user's overrides, plus the
 keys that tell apart two configurations that would otherwise read the same), and report
 n seeds, mean, sample std and a 95% t-interval (:mod:`mmalign.stats`). With a reference
 row (``--against``) each row also gets the paired difference on shared seeds. A paper's
@@ -39,12 +40,36 @@ def resolved_key(config: dict[str, Any], with_seed: bool = False) -> str:
     return config_hash(keep)
 
 
+#: what identifies the data a stage read (not the folder, which moves between machines)
+DATA_FIELDS = ("task", "kind", "split_protocol", "generator_version", "stand_in_for")
+
+
+def stage_data(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per stage, the identifying part of the data the run's provenance records."""
+    prov = (run.get("extra") or {}).get("provenance") or {}
+    return {name: {k: info["data"][k] for k in DATA_FIELDS if k in info["data"]}
+            for name, info in (prov.get("stages") or {}).items()
+            if isinstance(info, dict) and isinstance(info.get("data"), dict)}
+
+
+def data_key(run: dict[str, Any]) -> str:
+    """Identity of the data a run read: each stage's task with its *resolved* config (a
+    preset or a generator default the user never typed is in it) and generator version.
+    The run's config holds only the keys the user set, so two runs with one config key
+    can have read different data; empty for a run recorded without provenance."""
+    data = stage_data(run)
+    return config_hash(data) if data else ""
+
+
 @dataclass
 class Row:
     method: str
     size: str
     task: str
     key: str = ""
+    #: identity of the data read (:func:`data_key`); rows of one config split by it
+    data_key: str = ""
+    data: dict[str, dict[str, Any]] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     resolved: dict[str, Any] = field(default_factory=dict)
     #: metric -> seed -> value (measured); reported rows use seed -1
@@ -114,11 +139,13 @@ def measured_rows(runs: list[dict[str, Any]], names: dict[str, str] | None = Non
         config = run.get("config") or {}
         key = resolved_key(config) if config else config_hash(
             [run["method"], run["task"], run["size"]])
-        row = rows.get(key)
+        data = data_key(run)
+        row = rows.get(f"{key}:{data}")
         if row is None:
-            row = rows[key] = Row(run["method"], run["size"], run["task"], key=key,
-                                  overrides=dict(config.get("overrides") or {}),
-                                  resolved=config, name=(names or {}).get(key, ""))
+            row = rows[f"{key}:{data}"] = Row(
+                run["method"], run["size"], run["task"], key=key, data_key=data,
+                data=stage_data(run), overrides=dict(config.get("overrides") or {}),
+                resolved=config, name=(names or {}).get(key, ""))
         row.run_ids.append(run.get("run_id", ""))
         for note in _stand_in(run):
             if note not in row.stand_in:
@@ -140,6 +167,8 @@ def _disambiguate(rows: list[Row]) -> None:
         if len(group) < 2:
             continue
         flat = [flatten(r.resolved.get("method_config", {})) for r in group]
+        for row, f in zip(group, flat, strict=True):
+            f.update({f"data.{k}": v for k, v in flatten(row.data).items()})
         keys = sorted({k for f in flat for k in f})
         differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True)
                                              for f in flat}) > 1]
@@ -508,8 +537,8 @@ def row_json(board: Board, row: Row, differs: list[str] | None) -> dict[str, Any
     ref = board.reference_of(row)
     return {
         "method": row.method, "variant": row.label, "size": row.size,
-        "overrides": row.overrides, "config_key": row.key, "reported": row.reported,
-        "source": row.source, "n": row.seeds, "stand_in": row.stand_in,
+        "overrides": row.overrides, "config_key": row.key, "data_key": row.data_key,
+        "reported": row.reported, "source": row.source, "n": row.seeds, "stand_in": row.stand_in,
         "reference": board.is_reference(row), "protocol_differences": differs or [],
         "run_ids": row.run_ids, "metrics": metrics,
         "compared_with": None if ref is None else {"method": ref.method, "variant": ref.label},

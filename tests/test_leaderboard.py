@@ -168,3 +168,31 @@ def test_cli_compare_formats_against_and_errors(tmp_path, mmalign_home):
     out = cli.invoke(app, ["compare", "--db", str(db), "--format", "markdown", "--task", "t"])
     assert out.exit_code == 0 and "sample std (ddof=1)" in out.output
     assert "0.7200 ± 0.0200 [0.6703, 0.7697]" in out.output
+
+
+def _read(samples):
+    """A run's provenance of the data it read: toy-pairs generated with ``samples``."""
+    data = {"task": "t", "kind": "embedded", "folder": f"/home/{samples}",
+            "split_protocol": {"samples": samples, "seed": 0}, "generator_version": 1}
+    return {"provenance": {"stages": {"train": {"data": data}}}}
+
+
+def test_rows_split_by_the_data_read_not_only_by_the_config_keys():
+    # one config (the user set no task key), but a changed task default between the
+    # runs: seeds 0-1 read 240 samples, seed 2 read 500; never one row of three seeds
+    runs = [_run("a", s, 0.7 + s / 100, extra=_read(240)) for s in (0, 1)]
+    runs.append(_run("a", 2, 0.9, extra=_read(500)))
+    (board,) = leaderboard.build_boards(runs, None, None, False, {"t": ["acc"]})
+    got = sorted((r.label, r.seeds) for r in board.rows)
+    assert got == [("default · config: data.train.split_protocol.samples=240", 2),
+                   ("default · config: data.train.split_protocol.samples=500", 1)]
+    assert len({r.key for r in board.rows}) == 1 and len({r.data_key for r in board.rows}) == 2
+    # the folder is not identity (it moves between machines): same data, one row
+    moved = [_run("a", s, 0.7, extra=_read(240)) for s in (0, 1)]
+    moved[1]["extra"]["provenance"]["stages"]["train"]["data"]["folder"] = "/elsewhere"
+    (board,) = leaderboard.build_boards(moved, None, None, False, {"t": ["acc"]})
+    assert [r.seeds for r in board.rows] == [2]
+    rows = json.loads(leaderboard.render_json([board]))[0]["rows"]
+    assert rows[0]["data_key"] == leaderboard.data_key(moved[0]) != ""
+    # a run recorded without provenance keeps grouping by its config alone
+    assert leaderboard.data_key(_run("a", 0, 0.7)) == ""

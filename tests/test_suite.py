@@ -136,6 +136,30 @@ train.batch_size = 32
     assert steps == [9, 12]
 
 
+def test_a_run_that_read_other_data_is_rerun_and_left_out_of_the_report(toy_env, tmp_path):
+    # The config holds only the task keys the user set, so a run made before a task
+    # default changed has this cell's config key; its provenance tells it apart.
+    path = _write(tmp_path, AS_WRITTEN.replace("seeds = [0, 1, 2]", "seeds = [0, 1]"))
+    launch.run_suite(spec.load(path), echo=lambda _: None)
+    store = ResultsStore()
+    old = next(r for r in store.runs()
+               if r["seed"] == 1 and "dropout" not in r["config"]["overrides"])
+    data = old["extra"]["provenance"]["stages"]["train"]["data"]
+    assert data["split_protocol"]["samples"] == 240  # the resolved toy-pairs default
+    data["split_protocol"]["samples"] = 120  # as if the default had been 120 then
+    store.update(old["run_id"], extra=old["extra"])
+    report = write_report(spec.load(path), tmp_path / "rep").read_text()
+    assert "Cells: 4 cells, 3 completed, 0 failed, 1 not run, " \
+           "1 completed on other data (stale)." in report
+    lines = []
+    again = launch.run_suite(spec.load(path), echo=lines.append)
+    assert (again.count("skipped"), again.count("completed")) == (3, 1)
+    assert any(line.startswith("rerun") and old["run_id"] in line
+               and "task.samples: 120 then, 240 now" in line for line in lines)
+    report = write_report(spec.load(path), tmp_path / "rep").read_text()
+    assert "Cells: 4 cells, 4 completed, 0 failed, 0 not run." in report
+
+
 @pytest.mark.slow
 def test_parallel_jobs_and_submitit_local(toy_env, tmp_path):
     path = _write(tmp_path, AS_WRITTEN.replace("seeds = [0, 1, 2]", "seeds = [0]")

@@ -2,10 +2,13 @@
 
 A cell is skipped when the results store holds a completed run with the same *resolved*
 configuration and seed, so a killed suite resumes where it stopped and a changed default
-re-runs only what it changes. A failing cell is recorded ``failed`` (in the store and in
-the suite's ``cells.json``) and the others go on. Cells run in this process
-(``jobs=1``), in ``jobs`` worker processes, or as submitit jobs (SLURM, or submitit's
-local executor where there is no cluster).
+re-runs only what it changes. The config holds only the task keys the user set, so a
+completed run also has to have read the data the cell's task resolves to now (its
+provenance records the resolved task config): a run made before a task preset or a
+generator default changed is re-run, with the differing keys named. A failing cell is
+recorded ``failed`` (in the store and in the suite's ``cells.json``) and the others go
+on. Cells run in this process (``jobs=1``), in ``jobs`` worker processes, or as submitit
+jobs (SLURM, or submitit's local executor where there is no cluster).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 from mmalign import atomic, paths
 from mmalign.errors import ConfigError, MMAlignError
-from mmalign.leaderboard import resolved_key
+from mmalign.leaderboard import resolved_key, stage_data
 from mmalign.suite.spec import Cell, Suite, expand
 
 LAUNCHERS = ("local", "submitit")
@@ -73,6 +76,7 @@ class Planner:
     def __init__(self, suite: Suite, db: Path | None = None, data_dir: Path | None = None):
         self.suite, self.db, self.data_dir = suite, db, data_dir
         self._train_sizes: dict[str, int] = {}
+        self._task_data: dict[str, tuple[str, dict[str, Any], int | None]] = {}
 
     def request(self, cell: Cell, budget: bool = True) -> Any:
         """The cell's run request; ``budget=False`` leaves the epochs as written (the
@@ -114,6 +118,22 @@ class Planner:
             self._train_sizes[key] = len(task.load().splits["train"])
         return self._train_sizes[key]
 
+    def task_data(self, req: Any) -> tuple[str, dict[str, Any], int | None]:
+        """The cell's task as it resolves now: name, full config (presets and generator
+        defaults filled in) and generator version (None for a real dataset)."""
+        from mmalign.plugins import get_host
+        from mmalign.runner.compose import make_task
+        from mmalign.runner.run import resolve
+
+        _, run_cfg, _ = resolve(req)
+        sets = run_cfg.method_config["task"]
+        key = json.dumps([run_cfg.task, sets], sort_keys=True)
+        if key not in self._task_data:
+            task = make_task(get_host().registry, run_cfg.task, sets, self.data_dir)
+            version = getattr(task, "generator_version", None) if task.embedded else None
+            self._task_data[key] = (task.name, task.config.model_dump(mode="json"), version)
+        return self._task_data[key]
+
     def key(self, req: Any, with_seed: bool = True) -> str:
         from mmalign.runner.run import resolve
 
@@ -136,6 +156,23 @@ def run_cell(req: Any, threads: int | None = None) -> dict[str, Any]:
         kind = "" if isinstance(exc, MMAlignError) else f"{type(exc).__name__}: "
         return {"status": "failed", "error": f"{kind}{exc}", "wall": time.time() - started}
     return {"status": "completed", "run_id": result.run_id, "wall": result.wall_time}
+
+
+def data_changes(run: dict[str, Any], task: tuple[str, dict[str, Any], int | None]) -> list[str]:
+    """How the data ``run`` read for the cell's task differs from what that task resolves
+    to now (``Planner.task_data``): task config keys both sides have whose values differ,
+    and the generator version. Empty when they match or the run recorded no provenance."""
+    name, config, version = task
+    changes = []
+    for record in stage_data(run).values():
+        if record.get("task") != name or record.get("kind") == "stand-in":
+            continue
+        then = record.get("split_protocol") or {}
+        changes += [f"task.{k}: {then[k]!r} then, {config[k]!r} now"
+                    for k in sorted(then.keys() & config.keys()) if then[k] != config[k]]
+        if version is not None and record.get("generator_version") not in (None, version):
+            changes.append(f"generator v{record['generator_version']} then, v{version} now")
+    return changes
 
 
 def _completed(db: Path | None) -> dict[str, dict[str, Any]]:
@@ -165,7 +202,11 @@ def run_suite(
     outcome = SuiteOutcome()
     todo = []
     for cell, req, key in zip(cells, reqs, keys, strict=True):
-        if key in done:
+        changes = data_changes(done[key], planner.task_data(req)) if key in done else []
+        if changes:
+            echo(f"rerun {cell.title}: {done[key]['run_id']} read other data "
+                 f"({'; '.join(changes)})")
+        if key in done and not changes:
             prev = done[key]
             outcome.cells.append(CellOutcome(cell, "skipped", prev["run_id"],
                                              saved=prev.get("wall_time") or 0.0))

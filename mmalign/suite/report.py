@@ -12,7 +12,7 @@ from mmalign import atomic, leaderboard, plots, stats
 from mmalign.errors import ConfigError
 from mmalign.leaderboard import Board, Row, resolved_key
 from mmalign.suite import readme
-from mmalign.suite.launch import Planner, state_dir
+from mmalign.suite.launch import Planner, data_changes, state_dir
 from mmalign.suite.spec import Suite, expand
 
 
@@ -36,8 +36,13 @@ def suite_runs(suite: Suite, db: Path | None = None) -> tuple[list[dict[str, Any
     reqs = [planner.request(c) for c in cells]
     names = {planner.key(r, with_seed=False): c.variant for c, r in zip(cells, reqs,
                                                                         strict=True)}
-    wanted = {planner.key(r) for r in reqs}
+    task_of = {planner.key(r): planner.task_data(r) for r in reqs}
+    wanted = set(task_of)
     runs = [r for r in stored if resolved_key(r["config"]) in names]
+    # a run that read other data than its cell's task resolves to now is not the cell's
+    stale = [r for r in runs if resolved_key(r["config"], True) in task_of
+             and data_changes(r, task_of[resolved_key(r["config"], True)])]
+    runs = [r for r in runs if not any(r is s for s in stale)]
     for run in runs:
         _add_columns(run, suite.columns)
     done = {resolved_key(r["config"], True) for r in runs if r["status"] == "completed"}
@@ -45,6 +50,9 @@ def suite_runs(suite: Suite, db: Path | None = None) -> tuple[list[dict[str, Any
     counts = {"cells": len(wanted), "completed": len(done & wanted),
               "failed": len(failed & wanted)}
     counts["not run"] = counts["cells"] - counts["completed"] - counts["failed"]
+    stale_done = {resolved_key(r["config"], True) for r in stale if r["status"] == "completed"}
+    if stale_done - done:
+        counts["completed on other data (stale)"] = len(stale_done - done)
     return runs, names, counts
 
 
