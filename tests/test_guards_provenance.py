@@ -16,6 +16,7 @@ from mmalign.results import ResultsStore
 from mmalign.runner import RunRequest, execute
 from mmalign.runner.guards import check_stepped, steps_per_epoch
 from mmalign.testing import toy_encoders
+from mmalign.toys import ToyPairsTask
 
 cli = CliRunner()
 SETS = {"train.epochs": 1, "encoders": toy_encoders()}
@@ -36,6 +37,19 @@ class AbsentTask(Task):
         raise DataError("toy-absent must never be read")
 
 
+class UngeneratedTask(ToyPairsTask):
+    """An embedded task whose data is generated on first use (none on disk yet)."""
+
+    name = "toy-ungenerated"
+
+    def is_present(self) -> bool:
+        return (self.data_dir / "done").exists()
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "done").write_text("")
+
+
 class PretrainThenTrain(LateFusion):
     """late-fusion with a first stage on a real task whose stand-in is toy-pairs."""
 
@@ -48,12 +62,24 @@ class PretrainThenTrain(LateFusion):
         return [pre, train]
 
 
+class PretrainOnEmbedded(PretrainThenTrain):
+    """pre-then-train whose first stage is an embedded task not generated yet."""
+
+    name = "pre-embedded"
+
+    def stages(self, config, task):
+        pre, train = super().stages(config, task)
+        return [dataclasses.replace(pre, task="toy-ungenerated"), train]
+
+
 class _Plugin:
     @staticmethod
     @hookimpl
     def mmalign_register(registry):
         registry.add("task", "toy-absent", AbsentTask)
         registry.add("method", "pre-then-train", PretrainThenTrain)
+        registry.add("task", "toy-ungenerated", UngeneratedTask)
+        registry.add("method", "pre-embedded", PretrainOnEmbedded)
 
 
 @pytest.fixture
@@ -99,6 +125,18 @@ def test_missing_stage_data_fails_before_work_unless_stand_in_allowed(staged):
     assert board.rows[0].stand_in == ["pre: toy-pairs instead of toy-absent"]
     md = leaderboard.render_markdown(board)
     assert "stand-in: pre: toy-pairs instead of toy-absent" in md
+
+
+def test_an_embedded_stage_task_is_generated_never_replaced_by_the_stand_in(staged):
+    # The stage's own task is embedded: generate it, as for the main task, instead of
+    # silently pretraining on the fallback (a TI-JEPA synth-scenes run once did).
+    result = execute(RunRequest(method="pre-embedded", task="toy-pairs", quiet=True,
+                                sets=SETS))
+    prov = result.extra["provenance"]
+    assert prov["stand_in"] == []
+    assert prov["stages"]["pre"]["data"]["task"] == "toy-ungenerated"
+    assert prov["stages"]["pre"]["data"]["kind"] == "embedded"
+    assert prov["stages"]["pre"]["data"]["folder"].endswith("toy-ungenerated")
 
 
 def test_provenance_is_recorded_and_shown(toy_plugin):

@@ -365,13 +365,14 @@ def _stage_store_path(method: str, stage: StageSpec, task: Task, data_key: str =
 
 
 def _stage_task(
-    registry: Any, stage: StageSpec, main_task: Task, run_task: str
+    registry: Any, stage: StageSpec, main_task: Task, run_task: str, data_dir: Path | None
 ) -> tuple[Task, str | None]:
-    """The task a stage trains on; its ``fallback_task`` when that one's data is absent."""
+    """The task a stage trains on; its ``fallback_task`` when that one's data is absent.
+    An embedded task is never absent: it is generated on first use, like the main task."""
     if stage.task in (None, run_task):
         return main_task, None
-    task = make_task(registry, stage.task, stage.task_configs.get(stage.task, {}), None)
-    if stage.fallback_task is None or task.is_present():
+    task = make_task(registry, stage.task, stage.task_configs.get(stage.task, {}), data_dir)
+    if stage.fallback_task is None or task.embedded or task.is_present():
         return task, None
     notice = (
         f"stage '{stage.name}': no data for '{task.name}' in {task.data_dir}; "
@@ -430,7 +431,8 @@ def prepare_stage(
 ) -> PreparedStage:
     """The stage's task (or its stand-in), encoders, features with ``keep`` applied,
     then its model and objective (seeded per stage) and any precomputed features."""
-    task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task)
+    task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task,
+                               run.req.data_dir)
     ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device)
     fsets: dict[str, FeatureSet] | None = None
     data_info: dict[str, Any] = {}
