@@ -517,7 +517,8 @@ class StageSpec:
 
     ``build(ctx)`` returns ``(model, objective)``; ``ctx.previous`` holds the trained
     models of earlier stages. A ``reusable`` stage's trained model is stored under a
-    key derived from ``reuse_config`` and reused by later runs with the same key.
+    key derived from ``reuse_config`` and reused by later runs with the same key (and
+    the same seed when ``reuse_per_seed``: seeds are then independent replicates).
     """
 
     name: str
@@ -526,6 +527,7 @@ class StageSpec:
     task: str | None = None
     reusable: bool = False
     reuse_config: dict[str, Any] = field(default_factory=dict)
+    reuse_per_seed: bool = False
     evaluate: bool = True
     encoders: dict[str, EncoderRef] | None = None
     loader: Callable[..., Iterator[Batch]] | None = None

@@ -356,11 +356,15 @@ def execute(req: RunRequest) -> RunResult:
     return RunResult(run_id, run_dir, metrics, "completed", extra, wall)
 
 
-def _stage_store_path(method: str, stage: StageSpec, task: Task, data_key: str = "") -> Path:
+def _stage_store_path(
+    method: str, stage: StageSpec, task: Task, data_key: str = "", seed: int = 0
+) -> Path:
     """A reusable stage's stored model: keyed by its config, the task it trained on and
-    that data's identity (folder, source, sample ids), so changed data is retrained."""
+    that data's identity (folder, source, sample ids), so changed data is retrained;
+    and by the seed when the stage is reused per seed."""
     trained_on = [task.name, task.config.model_dump(mode="json"), data_key]
-    key = config_hash([method, stage.name, stage.reuse_config, trained_on])
+    parts: list[Any] = [method, stage.name, stage.reuse_config, trained_on]
+    key = config_hash([*parts, {"seed": seed}] if stage.reuse_per_seed else parts)
     return paths.stages_dir() / f"{method}-{stage.name}-{key}.pt"
 
 
@@ -468,7 +472,7 @@ def fit_or_reuse(
     dist = run.dist
     stored = (
         _stage_store_path(run.run_cfg.method, stage, prepared.task,
-                          prepared.data_info.get("data_key", ""))
+                          prepared.data_info.get("data_key", ""), run.run_cfg.seed)
         if stage.reusable else None
     )
     if stored is not None and stored.exists():
@@ -499,6 +503,9 @@ def fit_or_reuse(
                 "objective": objective.state_dict(),
                 "history": state.history,
                 "steps": state.step,
+                # what produced it, readable without recomputing the key
+                "reuse_config": stage.reuse_config,
+                "seed": run.run_cfg.seed if stage.reuse_per_seed else None,
             },
         )
     info = {

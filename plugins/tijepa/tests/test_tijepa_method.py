@@ -8,10 +8,13 @@ import json
 import pytest
 import torch
 from mmalign_tijepa.model import Probe
+from safetensors.torch import load_file
 from tijepa_toys import toy_sets
 
 import mmalign
+from mmalign import paths
 from mmalign.errors import MMAlignError
+from mmalign.runner import checkpoint
 
 
 def test_components_are_registered():
@@ -46,6 +49,20 @@ def test_pretrain_then_probe_and_reuse(toy_plugin, run_method):
         "trainable"]
     assert params["probe"]["model.head"]["trainable"] == 3 * 16 + 3  # Linear(16 -> 3 classes)
     assert all(v["trainable"] == 0 for k, v in params["probe"].items() if k != "model.head")
+
+    # pretraining moved the context module away from its EMA target (both start equal);
+    # the stored pretraining is exactly the trained one, and the probe's own weights are
+    # the head alone (the backbone's representation is precomputed, so it cannot move)
+    pre_w = load_file(first.run_dir / "weights-pretrain.safetensors")
+    context = [k for k in pre_w if k.startswith("model.context.")]
+    assert context and any(
+        not torch.equal(pre_w[k], pre_w[k.replace("model.context.", "model.target.")])
+        for k in context)
+    (stored,) = paths.stages_dir().glob("ti-jepa-pretrain-*.pt")
+    blob = checkpoint.load(stored)["model"]
+    assert all(torch.equal(blob[k.removeprefix("model.")], pre_w[k]) for k in pre_w)
+    probe_w = load_file(first.run_dir / "weights-probe.safetensors")
+    assert sorted(probe_w) == ["model.head.linear.bias", "model.head.linear.weight"]
 
     # a second run with another probe setting trains only the probe
     second = run_method("ti-jepa", task="toy-pairs", **toy_sets(**{"probe.module": "context"}))
@@ -87,6 +104,11 @@ def test_code_mode_for_a_non_vit_encoder_is_announced(toy_plugin, run_method, ca
                         **toy_sets(**{"train.epochs": 1, "probe.train.epochs": 1}))
     assert "code mode" in caplog.text
     assert result.status == "completed"
+    # the stored pretraining records the mode it ran in (paper was asked for), so a later
+    # paper-mode run with a ViT never reuses it
+    (stored,) = paths.stages_dir().glob("ti-jepa-pretrain-*.pt")
+    assert checkpoint.load(stored)["reuse_config"]["context_path"] == "code"
+    assert result.extra["stages"]["pretrain"]["history"]
 
 
 @pytest.mark.parametrize(
@@ -126,3 +148,19 @@ def test_pretraining_task_config_applies_and_keys_reuse(absent_task, run_method)
     assert "reused" not in other.extra["stages"]["pretrain"]
     again = run_with_stand_in(**sets(90))
     assert again.extra["stages"]["pretrain"]["reused"]
+
+
+def test_seeds_share_one_pretraining_unless_pretrain_per_seed(toy_plugin, run_method):
+    quick = {"train.epochs": 1, "probe.train.epochs": 1}
+    shared = [run_method("ti-jepa", task="toy-pairs", seed=s, **toy_sets(**quick))
+              for s in (0, 1)]
+    assert "reused" not in shared[0].extra["stages"]["pretrain"]
+    assert shared[1].extra["stages"]["pretrain"]["reused"]
+    per_seed = [run_method("ti-jepa", task="toy-pairs", seed=s,
+                           **toy_sets(**quick, pretrain_per_seed=True)) for s in (0, 1, 0)]
+    assert ["reused" in r.extra["stages"]["pretrain"] for r in per_seed] == [False, False, True]
+    stored = {checkpoint.load(p)["seed"] for p in paths.stages_dir().glob("ti-jepa-*.pt")}
+    assert stored == {None, 0, 1}  # the shared one, then one per seed
+    # replicates differ: seed 1 pretrained from its own initialisation
+    first, second = (load_file(r.run_dir / "weights-pretrain.safetensors") for r in per_seed[:2])
+    assert any(not torch.equal(first[k], second[k]) for k in first)
