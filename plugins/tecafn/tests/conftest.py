@@ -92,7 +92,8 @@ def toy_msa(toy_plugin: Any) -> None:
 def run_tecafn(toy_msa: None) -> Callable[..., Any]:
     """Run ``tecafn`` quietly on a toy task, every modality on the toy encoder."""
 
-    def run(task: str = "toy-msa", size: str = "tiny", seed: int = 0, **sets: Any) -> Any:
+    def run(task: str = "toy-msa", size: str = "tiny", seed: int = 0,
+            resume: str | None = None, **sets: Any) -> Any:
         encoders = {f"encoders.{m}": e for m, e in toy_encoders(MODALITIES).items()}
         request = RunRequest(
             method="tecafn",
@@ -101,6 +102,7 @@ def run_tecafn(toy_msa: None) -> Callable[..., Any]:
             seed=seed,
             sets={**encoders, **sets},
             quiet=True,
+            resume=resume,
         )
         return execute(request)
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from mmalign_tecafn import fusion as fusion_module
@@ -28,6 +29,23 @@ def test_regression_run_reports_msa_metrics_and_gate_rates(run_tecafn):
         for m in ("audio", "video")
     }
     assert all(0.0 <= report[f"top1_{m}"] <= 1.0 for m in ("audio", "video"))
+    # the reported test metrics are the MSA metrics of the saved test predictions,
+    # recomputed here with scipy and scikit-learn (MMSA's conventions)
+    from scipy.stats import pearsonr
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from mmalign.artefacts import read_predictions
+
+    rows = read_predictions(result.run_dir)
+    t = np.array([r["label"] for r in rows], dtype=float)
+    p = np.array([r["prediction"] for r in rows], dtype=float)
+    got, nz = result.metrics["test"], t != 0
+    assert len(rows) == 24 and got["mae"] == pytest.approx(np.abs(p - t).mean())
+    assert got["corr"] == pytest.approx(pearsonr(p, t).statistic)
+    assert got["acc7"] == pytest.approx(np.mean(np.round(np.clip(p, -3, 3))
+                                                == np.round(np.clip(t, -3, 3))))
+    assert got["acc2_has0"] == pytest.approx(accuracy_score(t >= 0, p >= 0))
+    assert got["f1_non0"] == pytest.approx(f1_score(t[nz] > 0, p[nz] > 0, average="weighted"))
 
 
 def test_validation_and_test_never_apply_the_gate(run_tecafn, monkeypatch):
@@ -107,3 +125,43 @@ def test_seeded_runs_are_reproducible(run_tecafn):
     b = run_tecafn(**{"train.epochs": 1})
     assert a.metrics == b.metrics
     assert torch.isfinite(torch.tensor(a.metrics["test"]["mae"]))
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing in the runner may catch it."""
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_result(run_tecafn, monkeypatch):
+    # the modality replacements are random draws: a resumed run must draw the same ones
+    # (the checkpoint carries the RNG state), so it ends exactly where an uninterrupted
+    # run does, with the same per-epoch replacement rates
+    from mmalign import paths
+    from mmalign.runner import loop
+
+    sets = {"train.epochs": 4, "p": 0.5}
+    full = run_tecafn(**sets)
+    save, saved = loop.checkpoint.save, []
+
+    def save_then_die(path, blob):
+        save(path, blob)
+        saved.append(path)
+        if len(saved) == 2:
+            raise _Killed
+
+    monkeypatch.setattr(loop.checkpoint, "save", save_then_die)
+    with pytest.raises(_Killed):
+        run_tecafn(**sets)
+    run_dir = saved[0].parent
+    assert run_dir != full.run_dir and run_dir.parent == paths.runs_dir()
+    saved.clear()
+    monkeypatch.setattr(loop.checkpoint, "save", lambda path, blob: (save(path, blob),
+                                                                     saved.append(path)))
+    resumed = run_tecafn(resume=str(run_dir), **sets)
+    assert resumed.status == "completed" and resumed.run_dir == run_dir
+    assert len(saved) == 2  # it went on from epoch 2: only epochs 3 and 4 were trained
+    assert resumed.metrics == full.metrics
+    rates = [{k: v for k, v in row.items() if k.startswith("train_replaced_")}
+             for row in resumed.extra["stages"]["train"]["history"]]
+    want = [{k: v for k, v in row.items() if k.startswith("train_replaced_")}
+            for row in full.extra["stages"]["train"]["history"]]
+    assert len(rates) == 4 and rates == want
