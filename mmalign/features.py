@@ -213,10 +213,14 @@ def encode_into(
     """Preprocess and encode the inputs ``raw`` (content key -> (a sample id, input))
     into ``store``, a shard at a time: a crash loses at most the shard being filled.
     After the first batch the whole extraction is checked to fit (disk and memory)."""
+    from mmalign.runner.progress import bar
+
     writer = store.writer()
     encoder.to(device).eval()
     pending = list(raw.items())
-    with torch.inference_mode():
+    # a deferred encoder names its class without being built
+    name = getattr(encoder, "class_name", type(encoder).__name__).rsplit(".", 1)[-1]
+    with torch.inference_mode(), bar(f"encode {name}", len(pending)) as advance:
         for start in range(0, len(pending), batch_size):
             if start == batch_size and writer.keys:
                 _check_fits(store, encoder, writer.buffered // len(writer.keys), len(pending),
@@ -234,6 +238,7 @@ def encode_into(
             if keys:
                 feats = encoder(move(encoder.collate(prepared), device))
                 writer.add(keys, {k: v.detach().cpu() for k, v in feats.items()})
+            advance(len(pending[start : start + batch_size]))
     writer.close()
 
 

@@ -92,6 +92,25 @@ def test_store_is_shared_across_splits_and_reused(monkeypatch):
     assert sum(calls) == 6
 
 
+def test_extraction_advances_a_bar_on_the_shown_progress_display():
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from mmalign.runner.progress import shown
+
+    display = Progress(console=Console(file=io.StringIO(), force_terminal=True))
+    with shown(display):
+        build(vectors(150), ToyVectorEncoder(), batch_size=64)  # 3 batches: 64, 64, 22
+        build(vectors(150), ToyVectorEncoder(), batch_size=64)  # all stored: nothing to do
+    (task,) = display.tasks
+    assert task.description == "encode ToyVectorEncoder"
+    assert (task.total, task.completed) == (150, 150)
+    build(vectors(10, seed=1), ToyVectorEncoder())  # no display shown: no bar, no error
+    assert len(display.tasks) == 1
+
+
 def test_a_batch_reads_only_its_rows(monkeypatch):
     enc, samples = ToyVectorEncoder(), vectors(40)
     fs = build(samples, enc)

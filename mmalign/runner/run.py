@@ -33,7 +33,7 @@ from mmalign.runner.compose import (
 from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
-from mmalign.runner.progress import make_progress
+from mmalign.runner.progress import make_progress, shown
 from mmalign.store.deferred import make_encoders
 from mmalign.store.options import DataOptions, data_options, split_data_sets, take_fraction
 
@@ -564,7 +564,7 @@ def _train_all(
     loggers = live.make_loggers(req.loggers, run_dir, run_dir.name,
                                 run_cfg.model_dump(mode="json")) if dist.main else []
     checkpoint.seed_everything(run_cfg.seed)
-    with make_progress(req.quiet or not dist.main) as progress:
+    with shown(make_progress(req.quiet or not dist.main)) as progress:
         for index, stage in enumerate(stages):
             last = index == len(stages) - 1
             prepared = prepare_stage(run, index, stage, main_task, previous)
