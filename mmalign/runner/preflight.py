@@ -32,7 +32,7 @@ def check_data(
     for stage in method.stages(cfg, main):
         if stage.task in (None, task_name):
             continue
-        task = make_task(registry, stage.task, stage.task_configs.get(stage.task, {}), data_dir)
+        task = make_task(registry, stage.task, stage.task_configs.get(stage.task, {}), None)
         if _available(task):
             continue
         if stage.fallback_task is None:

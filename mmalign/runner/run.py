@@ -369,13 +369,14 @@ def _stage_store_path(
 
 
 def _stage_task(
-    registry: Any, stage: StageSpec, main_task: Task, run_task: str, data_dir: Path | None
+    registry: Any, stage: StageSpec, main_task: Task, run_task: str
 ) -> tuple[Task, str | None]:
     """The task a stage trains on; its ``fallback_task`` when that one's data is absent.
-    An embedded task is never absent: it is generated on first use, like the main task."""
+    An embedded task is never absent: it is generated on first use, like the main task.
+    (``--data-dir`` is the main task's own folder; other stages' tasks use theirs.)"""
     if stage.task in (None, run_task):
         return main_task, None
-    task = make_task(registry, stage.task, stage.task_configs.get(stage.task, {}), data_dir)
+    task = make_task(registry, stage.task, stage.task_configs.get(stage.task, {}), None)
     if stage.fallback_task is None or task.embedded or task.is_present():
         return task, None
     notice = (
@@ -435,8 +436,7 @@ def prepare_stage(
 ) -> PreparedStage:
     """The stage's task (or its stand-in), encoders, features with ``keep`` applied,
     then its model and objective (seeded per stage) and any precomputed features."""
-    task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task,
-                               run.req.data_dir)
+    task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task)
     ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device)
     fsets: dict[str, FeatureSet] | None = None
     data_info: dict[str, Any] = {}
