@@ -367,6 +367,19 @@ def build_feature_set(
     )
 
 
+def index_set(split: str, samples: list[Sample], modalities: Iterable[str]) -> FeatureSet:
+    """A split's rows, labels and instances without any feature: what a stage loader
+    needs to count its epoch (the suite planner's step budget), at no encoding cost."""
+    modality_data = {
+        m: ModalityData(rows=torch.tensor([i for i, s in enumerate(samples) if m in s.inputs],
+                                          dtype=torch.long))
+        for m in modalities
+    }
+    return FeatureSet(split=split, sample_ids=[s.id for s in samples],
+                      labels=_to_label_tensor([s.label for s in samples]),
+                      modalities=modality_data, encoders={}, instances=_instances(samples))
+
+
 def _instances(samples: list[Sample]) -> list[str | None] | None:
     ids = [s.meta.get(INSTANCE) for s in samples]
     return None if all(i is None for i in ids) else ids

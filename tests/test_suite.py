@@ -1,15 +1,20 @@
 """Suites: the issue's file format as written, skipping, failure isolation, budgets,
 parallel and submitit launchers, and the report."""
 
+import dataclasses
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from mmalign import plugins
 from mmalign.cli import app
 from mmalign.errors import ConfigError
+from mmalign.hookspecs import hookimpl
+from mmalign.methods.late_fusion import LateFusion
 from mmalign.results import ResultsStore
+from mmalign.runner.loop import default_loader
 from mmalign.suite import launch, spec
 from mmalign.suite.report import write_report
 
@@ -158,6 +163,69 @@ def test_a_run_that_read_other_data_is_rerun_and_left_out_of_the_report(toy_env,
                and "task.samples: 120 then, 240 now" in line for line in lines)
     report = write_report(spec.load(path), tmp_path / "rep").read_text()
     assert "Cells: 4 cells, 4 completed, 0 failed, 0 not run." in report
+
+
+class ClassZeroLoader:
+    """Trains on the class-0 samples only: a loader that draws its own epoch, as one row
+    per event does, so the split's size does not give its batches."""
+
+    def _rows(self, fs):
+        return torch.nonzero(fs.labels == 0).flatten()
+
+    def batches_per_epoch(self, fs, batch_size, drop_last=False):
+        return -(-len(self._rows(fs)) // batch_size)
+
+    def __call__(self, fs, batch_size, generator, epoch, train, rank=0, world=1,
+                 drop_last=False):
+        if not train:
+            yield from default_loader(fs, batch_size, generator, epoch, train)
+            return
+        rows = self._rows(fs)
+        yield from fs.batches(rows[torch.randperm(len(rows), generator=generator)]
+                              .split(batch_size))
+
+
+class ClassZeroFusion(LateFusion):
+    name = "class-zero"
+
+    def stages(self, config, task):
+        return [dataclasses.replace(s, loader=ClassZeroLoader())
+                for s in super().stages(config, task)]
+
+
+class _ClassZeroPlugin:
+    @staticmethod
+    @hookimpl
+    def mmalign_register(registry):
+        registry.add("method", "class-zero", ClassZeroFusion)
+
+
+def test_budget_counts_the_epoch_a_stage_loader_draws(toy_env, tmp_path):
+    plugins.get_host().add_module(_ClassZeroPlugin(), "class-zero", None)
+    path = _write(tmp_path, """
+methods = ["class-zero"]
+tasks = ["toy-pairs"]
+[budget]
+steps = 10
+[defaults]
+train.batch_size = 16
+[variants.only]
+""" + TOY)
+    suite = spec.load(path)
+    (cell,) = spec.expand(suite)
+    # 168 training samples would make 11 batches an epoch; the loader draws the class-0
+    # ones only, ceil(n0 / 16) batches, so 10 steps take ceil(10 / that) epochs
+    task = plugins.get_registry().get("task", "toy-pairs")(
+        plugins.get_registry().get("task", "toy-pairs").Config())
+    n0 = sum(s.label == 0 for s in task.load().splits["train"])
+    per_epoch = -(-n0 // 16)
+    assert per_epoch < 11
+    req = launch.Planner(suite).request(cell)
+    assert req.sets["train.epochs"] == -(-10 // per_epoch)
+    launch.run_suite(suite, echo=lambda _: None)
+    (run,) = ResultsStore().runs()
+    steps = run["extra"]["provenance"]["stages"]["train"]["optimizer_steps"]
+    assert steps == req.sets["train.epochs"] * per_epoch >= 10
 
 
 @pytest.mark.slow

@@ -75,7 +75,7 @@ class Planner:
 
     def __init__(self, suite: Suite, db: Path | None = None, data_dir: Path | None = None):
         self.suite, self.db, self.data_dir = suite, db, data_dir
-        self._train_sizes: dict[str, int] = {}
+        self._train_splits: dict[str, tuple[Any, list[Any]]] = {}
         self._task_data: dict[str, tuple[str, dict[str, Any], int | None]] = {}
 
     def request(self, cell: Cell, budget: bool = True) -> Any:
@@ -93,30 +93,47 @@ class Planner:
     def _with_budget(self, req: Any) -> Any:
         """Epochs from the optimizer-step budget: ceil(steps / steps per epoch), with
         early stopping off so every cell takes the same number of steps."""
-        from mmalign.runner.guards import check_steps
         from mmalign.runner.run import resolve
 
-        _, run_cfg, cfg = resolve(req)
+        method, run_cfg, cfg = resolve(req)
         train = _train_config(cfg, self.suite.budget_stage, self.suite.path)
-        n_train = self._train_size(run_cfg.task, run_cfg.method_config["task"])
-        per_epoch = check_steps(self.suite.budget_stage, n_train, train.batch_size,
-                                train.drop_last, 1)
+        per_epoch = self._steps_per_epoch(method, cfg, train, run_cfg.task,
+                                          run_cfg.method_config["task"])
         epochs = math.ceil(self.suite.budget_steps / per_epoch)
         stage = self.suite.budget_stage
         sets = {**req.sets, f"{stage}.epochs": epochs, f"{stage}.patience": None}
         return replace(req, sets=sets)
 
-    def _train_size(self, task_name: str, task_sets: dict[str, Any]) -> int:
+    def _steps_per_epoch(self, method: Any, cfg: Any, train: Any, task_name: str,
+                         task_sets: dict[str, Any]) -> int:
+        """As the runner counts them: the budgeted stage's loader says how many batches
+        its epoch has when it draws its own (one tuple per event, one caption per
+        image), else the training split's samples make the batches."""
+        from mmalign.features import index_set
+        from mmalign.runner.guards import check_steps
+
+        task, samples = self._train_split(task_name, task_sets)
+        stages = [s for s in method.stages(cfg, task) if s.train is train]
+        count = getattr(stages[0].loader, "batches_per_epoch", None) if stages else None
+        counted = None
+        if count is not None and stages[0].task in (None, task_name):
+            covered = stages[0].encoders or cfg.encoders
+            split = index_set("train", samples, [m for m in task.modalities if m in covered])
+            counted = count(split, train.batch_size, train.drop_last)
+        return check_steps(self.suite.budget_stage, len(samples), train.batch_size,
+                           train.drop_last, 1, counted)
+
+    def _train_split(self, task_name: str, task_sets: dict[str, Any]) -> tuple[Any, list[Any]]:
         key = json.dumps([task_name, task_sets], sort_keys=True)
-        if key not in self._train_sizes:
+        if key not in self._train_splits:
             from mmalign.plugins import get_host
             from mmalign.runner.compose import make_task
 
             task = make_task(get_host().registry, task_name, task_sets, self.data_dir)
             if task.embedded and not task.is_present():
                 task.prepare()
-            self._train_sizes[key] = len(task.load().splits["train"])
-        return self._train_sizes[key]
+            self._train_splits[key] = (task, task.load().splits["train"])
+        return self._train_splits[key]
 
     def task_data(self, req: Any) -> tuple[str, dict[str, Any], int | None]:
         """The cell's task as it resolves now: name, full config (presets and generator

@@ -260,8 +260,8 @@ def _pair(board: Board, suite: Suite, sizes: dict[str, str]) -> None:
 
 
 def recorded_steps(runs: list[dict[str, Any]], stage: str) -> str:
-    """What the completed cells' provenance says they took: the budget is planned from the
-    split's size, and a method whose loader draws its own batches can take other counts."""
+    """What the completed cells' provenance says they took (a budget planned before the
+    planner asked the stage loader shows here as another count)."""
     steps = sorted({int(s) for r in runs if r.get("status") == "completed"
                     for s in [((r.get("extra") or {}).get("provenance") or {})
                               .get("stages", {}).get(stage, {}).get("optimizer_steps")]
