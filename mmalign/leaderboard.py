@@ -52,12 +52,13 @@ def stage_data(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if isinstance(info, dict) and isinstance(info.get("data"), dict)}
 
 
-def data_key(run: dict[str, Any]) -> str:
-    """Identity of the data a run read: each stage's task with its *resolved* config (a
-    preset or a generator default the user never typed is in it) and generator version.
-    The run's config holds only the keys the user set, so two runs with one config key
-    can have read different data; empty for a run recorded without provenance."""
-    data = stage_data(run)
+def data_key(run: dict[str, Any], data: dict[str, dict[str, Any]] | None = None) -> str:
+    """Identity of the data a run read (``data``: its :func:`stage_data`, when already
+    at hand): each stage's task with its *resolved* config (a preset or a generator
+    default the user never typed is in it) and generator version. The run's config holds
+    only the keys the user set, so two runs with one config key can have read different
+    data; empty for a run recorded without provenance."""
+    data = stage_data(run) if data is None else data
     return config_hash(data) if data else ""
 
 
@@ -139,12 +140,13 @@ def measured_rows(runs: list[dict[str, Any]], names: dict[str, str] | None = Non
         config = run.get("config") or {}
         key = resolved_key(config) if config else config_hash(
             [run["method"], run["task"], run["size"]])
-        data = data_key(run)
-        row = rows.get(f"{key}:{data}")
+        data = stage_data(run)
+        read = data_key(run, data)
+        row = rows.get(f"{key}:{read}")
         if row is None:
-            row = rows[f"{key}:{data}"] = Row(
-                run["method"], run["size"], run["task"], key=key, data_key=data,
-                data=stage_data(run), overrides=dict(config.get("overrides") or {}),
+            row = rows[f"{key}:{read}"] = Row(
+                run["method"], run["size"], run["task"], key=key, data_key=read,
+                data=data, overrides=dict(config.get("overrides") or {}),
                 resolved=config, name=(names or {}).get(key, ""))
         row.run_ids.append(run.get("run_id", ""))
         for note in _stand_in(run):
