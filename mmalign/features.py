@@ -25,6 +25,7 @@ from mmalign.interfaces import INSTANCE, Batch, Encoder, Sample
 from mmalign.skips import SkipCounter
 from mmalign.store import FeatureStore, StoredColumn, content_key, feasibility, store_dir
 from mmalign.store.padding import pad_cat
+from mmalign.store.store import SHARD_BYTES
 
 if TYPE_CHECKING:
     from mmalign.runner.distributed import Dist
@@ -209,10 +210,13 @@ def encode_into(
     device: torch.device,
     counter: SkipCounter,
     quiet: bool = True,
-) -> None:
+    check: bool = True,
+) -> int:
     """Preprocess and encode the inputs ``raw`` (content key -> (a sample id, input))
     into ``store``, a shard at a time: a crash loses at most the shard being filled.
-    After the first batch the whole extraction is checked to fit (disk and memory)."""
+    After the first batch the whole extraction is checked to fit (disk and memory),
+    unless ``check`` is off (the run checked all its extractions together). Returns
+    the stored bytes per input of the first batch (0 when nothing was encoded)."""
     from mmalign.runner.progress import bar
 
     writer = store.writer()
@@ -220,11 +224,14 @@ def encode_into(
     pending = list(raw.items())
     # a deferred encoder names its class without being built
     name = getattr(encoder, "class_name", type(encoder).__name__).rsplit(".", 1)[-1]
+    per_input = 0
     with torch.inference_mode(), bar(f"encode {name}", len(pending)) as advance:
         for start in range(0, len(pending), batch_size):
             if start == batch_size and writer.keys:
-                _check_fits(store, encoder, writer.buffered // len(writer.keys), len(pending),
-                            writer.shard_bytes, quiet)
+                per_input = writer.buffered // len(writer.keys)
+                if check:
+                    need = _need(encoder, len(pending), per_input, writer.shard_bytes)
+                    _report(feasibility.check([need], store.dtype, store.root.parent), quiet)
             keys, prepared = [], []
             for key, (sample_id, value) in pending[start : start + batch_size]:
                 try:
@@ -239,23 +246,66 @@ def encode_into(
                 feats = encoder(move(encoder.collate(prepared), device))
                 writer.add(keys, {k: v.detach().cpu() for k, v in feats.items()})
             advance(len(pending[start : start + batch_size]))
+    if not per_input and writer.keys:
+        per_input = writer.buffered // len(writer.keys)
     writer.close()
+    return per_input
 
 
-def _check_fits(
-    store: FeatureStore,
-    encoder: Encoder,
-    bytes_per_input: int,
-    inputs: int,
-    shard_bytes: int,
-    quiet: bool,
-) -> None:
+def _need(encoder: Encoder, inputs: int, per_input: int, shard_bytes: int) -> feasibility.Need:
     real = getattr(encoder, "real", lambda: encoder)()  # a deferred encoder is built by now
     weights = sum(t.numel() * t.element_size() for t in real.state_dict().values())
-    est = feasibility.estimate(store.root.parent, inputs, bytes_per_input, shard_bytes, weights)
-    line = feasibility.check(est, type(real).__name__, store.dtype, store.root.parent)
+    return feasibility.Need(type(real).__name__, inputs, per_input, shard_bytes, weights)
+
+
+def _report(line: str, quiet: bool) -> None:
     if not quiet:
         print(line, file=sys.stderr)
+
+
+def check_task_fits(
+    splits: dict[str, list[Sample]],
+    encoders: dict[str, Encoder],
+    cached: dict[str, bool],
+    *,
+    device: torch.device | None = None,
+    batch_size: int = 64,
+    store_dtype: str = "fp16",
+    quiet: bool = True,
+    where: str = "",
+) -> None:
+    """Check a task's extractions together before the bulk of the encoding.
+
+    Counts every input each frozen encoder still has to encode across all the
+    splits (each distinct input once), encodes one probe batch per encoder into its
+    store (not wasted: it is what the extraction would write first) to measure the
+    bytes per input, and raises :class:`~mmalign.store.feasibility.DoesNotFitError`
+    when the stores together exceed the free disk, or one extraction the memory.
+    """
+    device = device or torch.device("cpu")
+    needs, root, dtype = [], None, store_dtype
+    for m, enc in encoders.items():
+        if not cached[m]:
+            continue
+        store = open_store(enc, store_dtype)
+        raw: dict[str, tuple[str, Any]] = {}
+        for samples in splits.values():
+            for s in samples:
+                if m in s.inputs:
+                    raw.setdefault(content_key(s.inputs[m]), (s.id, s.inputs[m]))
+        missing = set(store.missing(raw))
+        raw = {k: v for k, v in raw.items() if k in missing}
+        if not raw:
+            continue
+        counter = SkipCounter(f"{where} [probe/{m}]")
+        probe = dict(list(raw.items())[:batch_size])
+        per_input = encode_into(store, enc, probe, batch_size, device, counter, check=False)
+        counter.finish()
+        if per_input:
+            needs.append(_need(enc, len(raw), per_input, SHARD_BYTES))
+            root, dtype = store.root.parent, store.dtype
+    if needs and root is not None:
+        _report(feasibility.check(needs, dtype, root), quiet)
 
 
 def _preprocess_all(
@@ -290,6 +340,7 @@ def build_feature_set(
     store_dtype: str = "fp16",
     quiet: bool = True,
     dist: Dist | None = None,
+    fit_checked: bool = False,
 ) -> FeatureSet:
     """Encode (or find in the store) every distinct input once, per modality.
 
@@ -298,6 +349,8 @@ def build_feature_set(
     preprocessed inputs in each batch, preprocessed per batch from the raw inputs.
     Under torchrun (``dist``) every rank calls this; each encodes its share of the
     missing inputs, and all read the shared store once every share is written.
+    ``fit_checked`` says the caller already checked every extraction together
+    (:func:`check_task_fits`), so each is not checked again on its own.
     """
     from mmalign.runner.distributed import Dist
 
@@ -324,11 +377,13 @@ def build_feature_set(
             if dist.active:
                 dist.barrier()  # every rank has listed the same missing inputs before any write
                 share = dict(list(raw.items())[dist.rank :: dist.world])
-                encode_into(store, enc, share, batch_size, device, counter, quiet or not dist.main)
+                encode_into(store, enc, share, batch_size, device, counter, quiet or not dist.main,
+                            check=not fit_checked)
                 dist.barrier()
                 store.refresh()
             elif raw:
-                encode_into(store, enc, raw, batch_size, device, counter, quiet)
+                encode_into(store, enc, raw, batch_size, device, counter, quiet,
+                            check=not fit_checked)
             counter.finish()
             bad.update(samples[p].id for p, k in keys[m].items() if k in store.bad)
         else:

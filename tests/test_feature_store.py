@@ -21,6 +21,7 @@ from mmalign.interfaces import Sample
 from mmalign.skips import SkipCounter
 from mmalign.store import FeatureStore, StoredColumn, StoreFormatError, shards
 from mmalign.testing import ToyVectorEncoder
+from mmalign.toys import ToyVectorConfig
 
 
 @pytest.fixture(autouse=True)
@@ -287,6 +288,56 @@ def test_an_extraction_that_cannot_fit_stops_before_writing(monkeypatch, capsys)
     assert "--store-dtype fp16" in msg and "--data-fraction" in msg and "smaller encoder" in msg
     assert calls == [10]  # the probe batch only
     assert not list(paths.cache_dir().glob("store/*/shards/*"))  # nothing was written
+
+
+def test_stores_that_fit_one_at_a_time_but_not_together_stop_the_run_before_encoding(
+    monkeypatch,
+):
+    import shutil
+    from collections import namedtuple
+
+    from mmalign.store.feasibility import DoesNotFitError
+
+    row = 4 * (16 + 4 * 16) + 4  # one toy input's stored bytes in fp32
+    usage = namedtuple("usage", "total used free")
+    # room for 300 inputs: every (split, modality) extraction (at most 100) fits on its
+    # own, each modality's 200 inputs fit, the task's 400 do not
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 0, 300 * row))
+    rng = np.random.default_rng(0)
+    splits = {
+        split: [Sample(id=f"{split}{i}", inputs={"a": rng.normal(size=8), "b": rng.normal(size=8)})
+                for i in range(n)]
+        for split, n in (("train", 100), ("validation", 50), ("test", 50))
+    }
+    encoders = {"a": ToyVectorEncoder(), "b": ToyVectorEncoder(ToyVectorConfig(seed=1))}
+    calls = counting(monkeypatch)
+    with pytest.raises(DoesNotFitError) as info:
+        features.check_task_fits(splits, encoders, {"a": True, "b": True}, batch_size=10,
+                                 store_dtype="fp32")
+    msg = str(info.value)
+    assert msg.count(f"200 inputs x {row / 1e6:.3f} MB") == 2
+    assert f"the stores need {400 * row / 1e9:.2f} GB" in msg
+    assert calls == [10, 10]  # one probe batch per encoder, nothing more
+    calls.clear()
+    for samples in splits.values():  # each extraction checked alone passes
+        build(samples, encoders["a"], batch_size=10, store_dtype="fp32")
+    assert sum(calls) == 200 - 10  # the probe's inputs were kept, not encoded again
+
+
+def test_a_run_that_cannot_fit_stops_after_the_probe_batches(toy_plugin, run_method,
+                                                             monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from mmalign.store.feasibility import DoesNotFitError
+    from mmalign.testing import toy_encoders
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 0, 1000))
+    calls = counting(monkeypatch)
+    with pytest.raises(DoesNotFitError, match=r"ToyVectorEncoder \+ ToyVectorEncoder"):
+        run_method("late-fusion", task="toy-pairs", encoders=toy_encoders())
+    assert len(calls) == 2  # a probe batch of each modality, no split encoded
 
 
 def test_the_estimate_is_printed(capsys):

@@ -17,7 +17,7 @@ from torch import nn
 from mmalign import artefacts, atomic, live, paths, provenance
 from mmalign.config import RunConfig, config_hash, load_file, validate
 from mmalign.errors import DataError, ResumeError
-from mmalign.features import FeatureSet, build_feature_set, derive_features
+from mmalign.features import FeatureSet, build_feature_set, check_task_fits, derive_features
 from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
@@ -35,6 +35,7 @@ from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
 from mmalign.runner.progress import make_progress, shown
 from mmalign.store.deferred import make_encoders
+from mmalign.store.feasibility import DoesNotFitError
 from mmalign.store.options import DataOptions, data_options, split_data_sets, take_fraction
 
 log = logging.getLogger("mmalign.runner")
@@ -242,10 +243,13 @@ def load_features(
     dist.barrier()
     data = task.load()
     key = _data_key(task, data.splits, data.source)
+    splits = {split: take_fraction(data.splits[split], options.fraction) for split in SPLITS}
+    if use_cache:
+        _check_fits(splits, encoders, cached, device, options.store_dtype, quiet, task.name, dist)
     feature_sets = {
         split: build_feature_set(
             split,
-            take_fraction(data.splits[split], options.fraction),
+            splits[split],
             encoders,
             cached,
             key,
@@ -256,12 +260,37 @@ def load_features(
             store_dtype=options.store_dtype,
             quiet=quiet,
             dist=dist,
+            fit_checked=use_cache,
         )
         for split in SPLITS
     }
     info = {"source": data.source, "repaired": data.repaired, "load_problems": len(data.problems),
             "data_key": key}
     return feature_sets, info
+
+
+def _check_fits(
+    splits: dict[str, list[Any]],
+    encoders: dict[str, Encoder],
+    cached: dict[str, bool],
+    device: torch.device,
+    store_dtype: str,
+    quiet: bool,
+    where: str,
+    dist: distributed.Dist,
+) -> None:
+    """Every split and modality of the task checked together, on one rank (the
+    others wait for its verdict), before the bulk of the encoding."""
+    problem = None
+    if dist.main:
+        try:
+            check_task_fits(splits, encoders, cached, device=device, store_dtype=store_dtype,
+                            quiet=quiet, where=where)
+        except DoesNotFitError as exc:
+            problem = str(exc)
+    problem = dist.broadcast_object(problem)
+    if problem:
+        raise DoesNotFitError(str(problem))
 
 
 def execute(req: RunRequest) -> RunResult:

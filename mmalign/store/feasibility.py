@@ -1,9 +1,11 @@
 """Will an extraction fit? Checked after one probe batch, before the rest is encoded.
 
-The store needs ``inputs x bytes per input`` of disk; extraction holds one shard
+A store needs ``inputs x bytes per input`` of disk; extraction holds one shard
 buffer (written and then copied once by the shard writer) plus the encoder's
-weights in memory. A run that cannot fit stops with the numbers and the ways out,
-instead of filling the disk hours later.
+weights in memory. A run's extractions are checked together (every split and
+modality of a task: stores that each fit alone can fail together), so a run that
+cannot fit stops with the numbers and the ways out, instead of filling the disk
+hours later.
 """
 
 from __future__ import annotations
@@ -22,13 +24,22 @@ class DoesNotFitError(MMAlignError):
 
 
 @dataclass(frozen=True)
-class Estimate:
+class Need:
+    """What one encoder's extraction takes, measured from its probe batch."""
+
+    encoder: str
     inputs: int
     bytes_per_input: int
-    store_bytes: int
-    peak_memory_bytes: int
-    free_disk_bytes: int
-    free_memory_bytes: int
+    shard_bytes: int
+    weight_bytes: int
+
+    @property
+    def store_bytes(self) -> int:
+        return self.inputs * self.bytes_per_input
+
+    @property
+    def peak_memory_bytes(self) -> int:
+        return 2 * (self.shard_bytes + 64 * self.bytes_per_input) + self.weight_bytes
 
 
 def available_memory() -> int:
@@ -47,39 +58,33 @@ def free_disk(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def estimate(
-    where: Path, inputs: int, bytes_per_input: int, shard_bytes: int, weight_bytes: int
-) -> Estimate:
-    peak = 2 * (shard_bytes + 64 * bytes_per_input) + weight_bytes
-    return Estimate(
-        inputs=inputs,
-        bytes_per_input=bytes_per_input,
-        store_bytes=inputs * bytes_per_input,
-        peak_memory_bytes=peak,
-        free_disk_bytes=free_disk(where),
-        free_memory_bytes=available_memory(),
-    )
+def check(needs: list[Need], dtype: str, where: Path) -> str:
+    """What the extractions need together, as one line; raises when they cannot fit.
 
-
-def check(est: Estimate, encoder: str, dtype: str, where: Path) -> str:
-    """What the extraction needs, as one line; raises when it cannot fit."""
+    Stores add up on disk; encoders run one after another, so memory is the
+    largest single peak."""
+    disk, memory = free_disk(where), available_memory()
+    store = sum(n.store_bytes for n in needs)
+    peak = max(n.peak_memory_bytes for n in needs)
+    name = " + ".join(n.encoder for n in needs)
+    counts = ", ".join(f"{n.encoder}: {n.inputs} inputs" for n in needs)
+    what = f"{needs[0].inputs} inputs to encode" if len(needs) == 1 else counts
     line = (
-        f"{encoder}: {est.inputs} inputs to encode, about {est.store_bytes / GB:.2f} GB of "
-        f"{dtype} features ({est.free_disk_bytes / GB:.1f} GB free at {where}), peak memory "
-        f"about {est.peak_memory_bytes / GB:.2f} GB ({est.free_memory_bytes / GB:.1f} GB "
-        "available)"
+        f"{name}: {what}, about {store / GB:.2f} GB of {dtype} features "
+        f"({disk / GB:.1f} GB free at {where}), peak memory about {peak / GB:.2f} GB "
+        f"({memory / GB:.1f} GB available)"
     )
     short = []
-    if est.store_bytes > est.free_disk_bytes:
+    if store > disk:
+        parts = " + ".join(f"{n.inputs} inputs x {n.bytes_per_input / 1e6:.3f} MB" for n in needs)
         short.append(
-            f"the store needs {est.store_bytes / GB:.2f} GB ({est.inputs} inputs x "
-            f"{est.bytes_per_input / 1e6:.3f} MB) but {est.free_disk_bytes / GB:.2f} GB are "
-            f"free at {where}"
+            f"the store{'s' if len(needs) > 1 else ''} need{'' if len(needs) > 1 else 's'} "
+            f"{store / GB:.2f} GB ({parts}) but {disk / GB:.2f} GB are free at {where}"
         )
-    if est.peak_memory_bytes > est.free_memory_bytes:
+    if peak > memory:
         short.append(
-            f"extraction needs about {est.peak_memory_bytes / GB:.2f} GB of memory but "
-            f"{est.free_memory_bytes / GB:.2f} GB are available"
+            f"extraction needs about {peak / GB:.2f} GB of memory but "
+            f"{memory / GB:.2f} GB are available"
         )
     if short:
         ways = ["--data-fraction 0.25 (or smaller)", "a smaller encoder"]
@@ -87,6 +92,6 @@ def check(est: Estimate, encoder: str, dtype: str, where: Path) -> str:
             ways.insert(0, "--store-dtype fp16 (half the size)")
         ways.append("MMALIGN_HOME on a larger disk")
         raise DoesNotFitError(
-            f"{encoder}: features do not fit: {'; '.join(short)}. Options: {', '.join(ways)}"
+            f"{name}: features do not fit: {'; '.join(short)}. Options: {', '.join(ways)}"
         )
     return line
