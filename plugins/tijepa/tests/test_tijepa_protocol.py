@@ -84,9 +84,27 @@ def test_unsupported_options_are_refused_before_any_work(toy_plugin, run_method,
         run_method("ti-jepa", task="toy-pairs", **toy_sets(**sets))
 
 
+@pytest.mark.parametrize("size", ["small", "medium", "large", "paper"])
+def test_every_paper_size_resolves_to_the_paper_encoders_and_decoding_workers(size):
+    from mmalign.runner.compose import method_config
+
+    cfg = method_config(TIJEPA(), "mvsa-multi", size, [])
+    assert cfg.encoders["image"].name == "ijepa-vit-h14"
+    assert cfg.encoders["text"].name == "gte-base"
+    assert cfg.train.num_workers == 8
+    assert cfg.cross_attention.dim == (1024 if size in ("large", "paper") else 768)
+
+
+def test_the_cpu_size_keeps_the_embedded_encoders_in_the_loading_process():
+    from mmalign.runner.compose import method_config
+
+    cfg = method_config(TIJEPA(), "synth-clash", "cpu", [])
+    assert (cfg.encoders["image"].name, cfg.encoders["text"].name) == (
+        "efficientnet-lite0", "minilm-l6")
+    assert cfg.train.num_workers == 0
+
+
 def test_paper_size_and_embedded_pretraining():
-    assert TIJEPA.sizes["paper"]["encoders.image.name"] == "ijepa-vit-h14"
-    assert TIJEPA.sizes["paper"]["encoders.text.name"] == "gte-base"
     for task in ("synth-sentiment", "synth-sarcasm"):  # embedded probe, embedded pretraining
         assert TIJEPA.task_overrides[task]["pretrain_task"] == "synth-captions"
     assert "mvsa-single" not in TIJEPA.task_overrides  # real probe tasks: COCO
