@@ -1,6 +1,6 @@
 """The GPU figures of the paper-scale issue, from one script in under 8 minutes.
 
-    python benchmarks/gpu_figures.py [--out benchmarks/results/gpu/figures.json]
+    python benchmarks/gpu_figures.py [--out benchmarks/core/results/gpu_figures.json]
         [--budget-s 450] [--methods ti-jepa spp-scl tecafn infonce late-fusion]
 
 Two parts, under one time cap (``--budget-s``; a part or method that would start
@@ -20,11 +20,11 @@ after it is recorded as skipped):
    training-set size (:data:`PAPER_ROWS`). Input decoding is not timed (the runner
    overlaps it with ``train.num_workers``).
 
-Writes one JSON (default ``benchmarks/results/gpu/figures.json``) and prints a
-markdown table. No GPU was lent when this was written: it is ready for one, and
-checked on the CPU with tiny settings (``--device cpu --tiny``: each method's
-default or tiny size, batch 2, one step, no throughput part: ``throughput.py`` has
-its own CPU check).
+Writes one JSON (default ``benchmarks/core/results/gpu_figures.json``) and prints
+a markdown table. No GPU was lent when this was written: it is ready for one, and
+checked on the CPU with tiny settings (``--device cpu --tiny``: the throughput part
+at Table 1's small module, code path, batch 2; each method's default or tiny size,
+batch 2; one step each).
 """
 
 from __future__ import annotations
@@ -246,8 +246,9 @@ def method_figures(name: str, args: argparse.Namespace, device: torch.device,
 def markdown(result: dict[str, Any]) -> str:
     from throughput import markdown as throughput_table
 
+    timed = [r for r in result["throughput"] if "skipped" not in r]
     lines = [f"Device: {result['device']}; {result['seconds']:.0f} s in all.", "",
-             throughput_table(result["throughput"]) if result["throughput"] else "", "",
+             throughput_table(timed) if timed else "", "",
              "| method | size | stage | task | batch | batches/s | samples/s | paper rows | "
              "epoch |", "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in result["methods"]:
@@ -263,15 +264,16 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu/figures.json"))
+    parser.add_argument("--out", type=Path,
+                        default=Path("benchmarks/core/results/gpu_figures.json"))
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--budget-s", type=float, default=450.0)
     parser.add_argument("--methods", nargs="+", default=list(PAPER_SETTINGS),
                         choices=list(PAPER_SETTINGS))
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--tiny", action="store_true", help="a CPU check: default or tiny "
-                        "sizes, batch 2, one step, no throughput part")
+    parser.add_argument("--tiny", action="store_true", help="a CPU check: small or tiny "
+                        "sizes, batch 2, one step")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA GPU (or --device cpu --tiny for a check)")
@@ -282,18 +284,21 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     import throughput
 
-    t_args = argparse.Namespace(max_batch=1024, steps=args.steps,
+    t_args = argparse.Namespace(max_batch=2 if args.tiny else 1024, steps=args.steps,
                                 warmup=args.warmup, text_length=32)
-    rows = []
-    if not args.tiny:  # throughput.py has its own CPU check
-        image_enc, text_enc = throughput.encoders(device)
-        for path in ("paper", "code"):
-            rows.append(throughput.largest_batch("large", path == "paper", image_enc,
-                                                 text_enc, t_args, device))
-            print(json.dumps(rows[-1]), flush=True)
-        del image_enc, text_enc
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+    rows: list[dict[str, Any]] = []
+    image_enc, text_enc = throughput.encoders(device)
+    for path in ("code",) if args.tiny else ("paper", "code"):
+        if time.monotonic() - started > args.budget_s:
+            rows.append({"size": "large", "context_path": path, "skipped": "time cap reached"})
+            continue
+        rows.append(throughput.largest_batch("small" if args.tiny else "large",
+                                             path == "paper", image_enc, text_enc, t_args,
+                                             device))
+        print(json.dumps(rows[-1]), flush=True)
+    del image_enc, text_enc
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     methods: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.methods:

@@ -23,7 +23,10 @@ from mmalign_tijepa.predictor import PredictorConfig
 
 
 def size_config(size: str) -> T2IConfig:
-    return T2IConfig(**{k.split(".")[1]: v for k, v in TIJEPA.sizes[size].items()})
+    """The cross-attention module of a size preset (its other keys are not the module's)."""
+    prefix = "cross_attention."
+    return T2IConfig(**{k.removeprefix(prefix): v for k, v in TIJEPA.sizes[size].items()
+                        if k.startswith(prefix)})
 
 
 @contextlib.contextmanager
