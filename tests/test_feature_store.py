@@ -181,6 +181,55 @@ def test_a_killed_extraction_keeps_whole_shards_and_resumes(home, monkeypatch):
     assert sum(calls) == 6 and len(fs) == 10  # only what the killed run had not stored
 
 
+WRITE_BIG = textwrap.dedent("""
+    import sys, torch
+    from pathlib import Path
+    from mmalign.store import FeatureStore
+    store = FeatureStore(Path(sys.argv[1]), "fp16", "big")
+    writer, g = store.writer(), torch.Generator().manual_seed(0)
+    n = int(sys.argv[2])
+    for start in range(0, n, 100):
+        keys = [f"k{i}" for i in range(start, min(n, start + 100))]
+        writer.add(keys, {"tokens": torch.randn(len(keys), 64, 256, generator=g)})
+    writer.close()
+""")
+#: one training epoch gathered from the store; prints the growth of peak RSS in bytes
+READ_EPOCH = textwrap.dedent("""
+    import resource, sys, torch
+    from pathlib import Path
+    from mmalign.features import FeatureSet, ModalityData, shuffled_batches
+    from mmalign.store import FeatureStore
+    store = FeatureStore(Path(sys.argv[1]), "fp16", "big")
+    keys = sorted(store.where)
+    fs = FeatureSet("train", keys, torch.zeros(len(keys), dtype=torch.long),
+                    {"a": ModalityData(rows=torch.arange(len(keys)),
+                                       features=dict(store.columns(keys)))}, {})
+    fs.batch(torch.arange(32))  # warm: the first gather's allocations are not the split's
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    total = 0.0
+    for rows in fs.batches(shuffled_batches(len(fs), 32, torch.Generator().manual_seed(0))):
+        total += float(rows["a"]["tokens"].sum())
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((after - before) * 1024)
+""")
+
+
+def test_an_epoch_from_the_store_grows_peak_rss_by_the_batch_not_the_split(tmp_path):
+    growth = {}
+    for n in (500, 4000):  # 16 MB and 131 MB of fp16 tokens on disk, 2 MB per fp32 batch
+        root = tmp_path / f"store{n}"
+        for script in (WRITE_BIG, READ_EPOCH):
+            done = subprocess.run([sys.executable, "-c", script, str(root), str(n)],
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+        growth[n] = int(done.stdout.strip())
+        assert FeatureStore(root, "fp16", "big").nbytes() > n * 64 * 256 * 2
+    # the larger split is 8x the smaller and 131 MB on disk; an epoch that loaded it whole
+    # would grow peak RSS by at least that (262 MB in fp32)
+    assert growth[4000] < 24e6, growth
+    assert growth[4000] - growth[500] < 12e6, growth
+
+
 def test_incomplete_shard_files_are_detected_removed_and_rebuilt(monkeypatch, caplog):
     samples = vectors(4)
     build(samples, ToyVectorEncoder())
