@@ -10,6 +10,9 @@ share`` rows (COCO's five captions per image), then times, each way in a fresh
 process, one epoch of shuffled batches of 256 rows reading both keys as fp32:
 
 * ``store``: :class:`mmalign.store.StoredColumn` gathers (positional reads);
+* ``store, runner's malloc``: the same with glibc's mmap threshold pinned, as
+  ``mmalign run`` does (``mmalign.store.memory``), so freed batch buffers go back to
+  the system instead of fragmenting the heap;
 * ``store, 2 workers``: the same through ``FeatureSet.batches`` in 2 DataLoader
   worker processes (``train.num_workers=2``);
 * ``store, one read per row``: the reader before reads were coalesced (2ab6e9c),
@@ -23,7 +26,7 @@ process, one epoch of shuffled batches of 256 rows reading both keys as fp32:
 
 The ways take turns (ABC..., then reversed) so the shared machine's load falls on
 all alike: read the ratios to ``in RAM fp32``, not the seconds. Also reported: the
-growth of the process's peak resident set over the epoch (``ru_maxrss``), which a
+growth of the process's peak resident set over the epoch (``VmHWM``, reset before it), which a
 memory map inflates and positional reads do not (not per way with ``--one-process``,
 which times every way in one process). ``--record P`` writes ``P.json`` and ``P.md``.
 """
@@ -31,6 +34,7 @@ which times every way in one process). ``--record P`` writes ``P.json`` and ``P.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -62,6 +66,25 @@ def write_store(root: Path, items: int, tokens: int, dim: int) -> None:
     writer.close()
 
 
+def peak_rss() -> int:
+    """This process's peak resident set (``VmHWM``; ``ru_maxrss`` would carry the
+    parent's peak across ``exec``), in bytes."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak_rss() -> int:
+    """Reset the peak to the current resident set (Linux ``clear_refs`` 5) and return it,
+    so the epoch's growth is measured from here."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return peak_rss()
+
+
 def epoch_chunks(rows: int) -> list[torch.Tensor]:
     order = torch.randperm(rows, generator=torch.Generator().manual_seed(1))
     return [order[s : s + BATCH] for s in range(0, rows, BATCH)]
@@ -80,13 +103,18 @@ def read(root: Path, mode: str, items: int, share: int) -> dict[str, object]:
         everything = torch.arange(rows)
         source = {k: torch.cat([c[everything[s : s + 2048]] for s in range(0, rows, 2048)])
                   for k, c in columns.items()}
+    elif mode == "store, runner's malloc":
+        from mmalign.store.memory import pin_mmap_threshold
+
+        assert pin_mmap_threshold()
+        source = columns
     elif mode == "mmap":
         source = {k: _Mapped(store, k, keys) for k in columns}
     elif mode == "store, one read per row":
         source = {k: _PerRow(c) for k, c in columns.items()}
     else:
         source = columns
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = reset_peak_rss()
     started = time.perf_counter()
     if mode == "store, 2 workers":
         from mmalign.features import FeatureSet, ModalityData
@@ -103,7 +131,7 @@ def read(root: Path, mode: str, items: int, share: int) -> dict[str, object]:
             got += len(batch["tokens"])
     seconds = time.perf_counter() - started
     assert got == rows
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after = peak_rss()
     return {"mode": mode, "seconds": seconds, "rss_growth_bytes": after - before,
             "peak_rss_bytes": after, "mmalign": mmalign.__file__}
 
@@ -209,7 +237,8 @@ def main() -> None:
     if args.read:
         print(json.dumps(read(args.dir, args.read, args.items, args.share)))
         return
-    modes = ["in RAM fp32", "store", "store, one read per row", "store, 2 workers", "mmap"]
+    modes = ["in RAM fp32", "store", "store, runner's malloc", "store, one read per row",
+             "store, 2 workers", "mmap"]
     if args.baseline:
         modes.insert(2, "store (baseline)")
     load_before = round(os.getloadavg()[0], 1)

@@ -15,6 +15,8 @@ Two layouts, told apart by their keys (or declared with ``task.layout``):
   ``video_clip``), no lengths and no words. The words come from an MMSA-style
   ``label.csv`` (columns ``video_id``, ``clip_id``, ``text``), set by
   ``task.text_file``; the length of a sequence is its count of non-padding rows.
+  A file whose ids mostly miss that text file (MulT's MOSEI file names only the
+  video) is refused rather than read with most clips dropped.
 
 **Padding.** MMSA pads at the back (the first ``length`` steps are real); the
 CMU-SDK files pad at the front (the authors' loaders take the *last* ``length``
@@ -222,6 +224,26 @@ def read_words(path: Path, rel: str) -> dict[str, str]:
     return words
 
 
+def check_words_match(splits: dict[str, Split], words: dict[str, str], file: str,
+                      text_file: str) -> None:
+    """Refuse a file whose ids mostly miss the text file, instead of dropping most clips.
+
+    MulT's MOSEI file names a clip by ``(video, start, end)``, and its ``id[:, 0]`` is
+    only the video, while label.csv keys clips by ``video_clip``: there is no
+    documented way to pair them, so that file is refused with what to use instead.
+    """
+    ids = [sid for sp in splits.values() for sid in sp.ids]
+    missing = [sid for sid in ids if sid not in words]
+    if ids and len(missing) * 2 > len(ids):
+        raise DataFileError(
+            file,
+            f"{len(missing)} of {len(ids)} clip ids have no row in {text_file} (e.g. "
+            f"'{missing[0]}'); its words are matched by video_clip, and ids that name only "
+            "the video (MulT's MOSEI file: video, start, end) cannot be paired with its "
+            "clips; use MMSA's unaligned_50.pkl, which holds raw_text",
+        )
+
+
 def zero_runs(seq: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Per sequence, the number of all-zero rows at its start and at its end."""
     n, t = seq.shape[:2]
@@ -351,6 +373,8 @@ def read_mmsa(
     validate = validated_mmsa if layout == "mmsa" else validated_sdk
     checked = {key: validate(obj[key], file, key) for _, key in SPLITS}  # all before any sample
     words = read_words(root / cfg.text_file, cfg.text_file) if layout == "cmu-sdk" else None
+    if words is not None:
+        check_words_match(checked, words, file, cfg.text_file)
     padding = decide_padding(cfg.padding, list(checked.values()), file)
     out: dict[str, list[Sample]] = {}
     for split, key in SPLITS:

@@ -34,6 +34,7 @@ from mmalign.runner.device import autocast, describe, pick_device
 from mmalign.runner.evaluation import evaluate_split, mean_loss
 from mmalign.runner.loop import default_loader, train_stage
 from mmalign.runner.progress import make_progress, shown
+from mmalign.store import memory
 from mmalign.store.deferred import make_encoders
 from mmalign.store.feasibility import DoesNotFitError
 from mmalign.store.options import DataOptions, data_options, split_data_sets, take_fraction
@@ -296,6 +297,7 @@ def _check_fits(
 def execute(req: RunRequest) -> RunResult:
     """Run (or resume) one method on one task; the result row is always closed."""
     started = time.time()
+    memory.pin_mmap_threshold()
     device = pick_device(req.device)
     dist = distributed.init(device)
     if req.resume:

@@ -231,6 +231,20 @@ def test_cmu_sdk_noalign_file(tmp_path: Path) -> None:
     ]
 
 
+def test_ids_that_name_only_the_video_are_refused_not_mostly_dropped(tmp_path: Path) -> None:
+    write_sdk(tmp_path)  # label.csv keyed by video_clip
+    raw = {s: sdk_split(["abc", "abc", "xyz"], i) for i, s in enumerate(("train", "valid", "test"))}
+    for split in raw.values():  # MulT's MOSEI ids: (video, start, end)
+        split.pop("_lengths")
+        split["id"] = np.array([[b"abc", b"82.753", b"100.555"], [b"abc", b"100.6", b"110.2"],
+                                [b"xyz", b"1.0", b"9.5"]], dtype="S16")
+    write(tmp_path, raw, "mosei_senti_data_noalign.pkl")
+    task = CMUMOSI(MMSAConfig(file="mosei_senti_data_noalign.pkl"), data_dir=tmp_path)
+    with pytest.raises(DataError, match=r"mosei_senti_data_noalign.pkl: 9 of 9 clip ids have "
+                       r"no row in label.csv \(e.g. 'abc'\).*unaligned_50.pkl"):
+        task.load()
+
+
 def test_cmu_sdk_without_words_names_the_text_file(tmp_path: Path) -> None:
     write_sdk(tmp_path, with_csv=False)
     task = CMUMOSI(MMSAConfig(file="mosi_data_noalign.pkl"), data_dir=tmp_path)
