@@ -163,7 +163,8 @@ class SPPSCL(Method):
     name = "spp-scl"
     paper = (
         "SPP-SCL: Semi-Push-Pull Supervised Contrastive Learning for Image-Text "
-        "Sentiment Analysis and Beyond. Jiesheng Wu, Shengrong Li"
+        "Sentiment Analysis and Beyond. Jiesheng Wu, Shengrong Li (AAAI 2026, per the "
+        "authors' repository)"
     )
     #: supervised contrast and the classifier need class labels
     label_types = ("classification",)

@@ -188,7 +188,8 @@ class TIJEPA(Method):
     name = "ti-jepa"
     paper = (
         "TI-JEPA: An Innovative Energy-based Joint Embedding Strategy for Text-Image "
-        "Multimodal Systems. Khang H. N. Vo, Duc P. T. Nguyen, Thong T. Nguyen, Tho T. Quan"
+        "Multimodal Systems. Khang H. N. Vo, Duc P. T. Nguyen, Thong T. Nguyen, Tho T. Quan "
+        "(arXiv:2503.06380)"
     )
     default_task = "synth-clash"
     sizes = {
