@@ -10,9 +10,9 @@ share`` rows (COCO's five captions per image), then times, each way in a fresh
 process, one epoch of shuffled batches of 256 rows reading both keys as fp32:
 
 * ``store``: :class:`mmalign.store.StoredColumn` gathers (positional reads);
-* ``store, runner's malloc``: the same with glibc's mmap threshold pinned, as
-  ``mmalign run`` does (``mmalign.store.memory``), so freed batch buffers go back to
-  the system instead of fragmenting the heap;
+* ``store, MMALIGN_MALLOC_PIN=1``: the same with glibc's mmap threshold pinned, as
+  ``mmalign run`` does when asked (``mmalign.store.memory``), so freed batch buffers
+  go back to the system instead of fragmenting the heap;
 * ``store, 2 workers``: the same through ``FeatureSet.batches`` in 2 DataLoader
   worker processes (``train.num_workers=2``);
 * ``store, one read per row``: the reader before reads were coalesced (2ab6e9c),
@@ -103,9 +103,10 @@ def read(root: Path, mode: str, items: int, share: int) -> dict[str, object]:
         everything = torch.arange(rows)
         source = {k: torch.cat([c[everything[s : s + 2048]] for s in range(0, rows, 2048)])
                   for k, c in columns.items()}
-    elif mode == "store, runner's malloc":
+    elif mode == "store, MMALIGN_MALLOC_PIN=1":
         from mmalign.store.memory import pin_mmap_threshold
 
+        os.environ["MMALIGN_MALLOC_PIN"] = "1"
         assert pin_mmap_threshold()
         source = columns
     elif mode == "mmap":
@@ -237,7 +238,7 @@ def main() -> None:
     if args.read:
         print(json.dumps(read(args.dir, args.read, args.items, args.share)))
         return
-    modes = ["in RAM fp32", "store", "store, runner's malloc", "store, one read per row",
+    modes = ["in RAM fp32", "store", "store, MMALIGN_MALLOC_PIN=1", "store, one read per row",
              "store, 2 workers", "mmap"]
     if args.baseline:
         modes.insert(2, "store (baseline)")
