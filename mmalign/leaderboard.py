@@ -82,6 +82,8 @@ class Row:
     name: str = ""
     disambiguation: str = ""
     run_ids: list[str] = field(default_factory=list)
+    #: metric -> seeds whose value was undefined (NaN: Corr of a constant prediction)
+    undefined: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def seeds(self) -> int:
@@ -153,7 +155,9 @@ def measured_rows(runs: list[dict[str, Any]], names: dict[str, str] | None = Non
             if note not in row.stand_in:
                 row.stand_in.append(note)
         for metric, value in _test_metrics(run).items():
-            if isinstance(value, (int, float)) and not math.isnan(value):
+            if isinstance(value, (int, float)) and math.isnan(value):
+                row.undefined.setdefault(metric, []).append(int(run["seed"]))
+            elif isinstance(value, (int, float)):
                 row.values.setdefault(metric, {})[int(run["seed"])] = float(value)
     out = list(rows.values())
     _disambiguate(out)
@@ -376,12 +380,14 @@ def _num(value: float | None) -> str:
 
 def cell(row: Row, metric: str) -> str:
     s = row.summary(metric)
+    undefined = len(row.undefined.get(metric, []))
+    note = f" ({undefined} seed{'s' if undefined > 1 else ''} undefined)" if undefined else ""
     if s is None:
-        return BLANK
+        return f"undefined ({undefined} seed{'s' if undefined > 1 else ''})" if undefined else BLANK
     if row.reported or s.n == 1:
-        return f"{s.mean:.4f}"
+        return f"{s.mean:.4f}{note}"
     assert s.ci95 is not None and s.std is not None
-    return f"{s.mean:.4f} ± {s.std:.4f} [{s.ci95[0]:.4f}, {s.ci95[1]:.4f}]"
+    return f"{s.mean:.4f} ± {s.std:.4f} [{s.ci95[0]:.4f}, {s.ci95[1]:.4f}]{note}"
 
 
 def delta_cell(board: Board, row: Row, metric: str) -> tuple[str, str]:
@@ -529,9 +535,15 @@ def row_json(board: Board, row: Row, differs: list[str] | None) -> dict[str, Any
     metrics: dict[str, Any] = {}
     for m in board.metrics:
         s = row.summary(m)
+        undefined = row.undefined.get(m, [])
         if s is None:
+            if undefined:
+                metrics[m] = {"mean": None, "std": None, "ci95": None, "n": 0,
+                              "undefined_seeds": sorted(undefined)}
             continue
         entry = s.as_dict()
+        if undefined:
+            entry["undefined_seeds"] = sorted(undefined)
         p = board.paired(row, m)
         if p is not None:
             entry.update(p.as_dict())

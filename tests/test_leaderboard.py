@@ -3,6 +3,7 @@ import io
 import json
 import math
 
+import numpy as np
 import pytest
 from rich.console import Console
 from scipy import stats as sps
@@ -96,6 +97,23 @@ def test_against_adds_paired_columns_in_every_format():
     assert board_drop.reference.overrides == {"dropout": 0.3}
     with pytest.raises(ConfigError, match="no measured row"):
         leaderboard.build_boards(runs, None, None, False, {"t": ["acc"]}, against="zzz")
+
+
+def test_an_undefined_metric_is_counted_and_shown_not_silently_dropped():
+    runs = [_run("a", s, 0.7 + s / 100) for s in range(3)]
+    runs[1]["metrics"]["test"]["f1_weighted"] = float("nan")  # e.g. Corr of a constant output
+    b = _run("b", 0, 0.6)
+    b["metrics"]["test"]["f1_weighted"] = float("nan")
+    (board,) = leaderboard.build_boards(runs + [b], None, None, False,
+                                        {"t": ["acc", "f1_weighted"]})
+    rows = {r["method"]: r for r in json.loads(leaderboard.render_json([board]))[0]["rows"]}
+    f1 = rows["a"]["metrics"]["f1_weighted"]
+    assert f1["n"] == 2 and f1["undefined_seeds"] == [1]
+    assert f1["mean"] == pytest.approx(np.mean([0.6, 0.62]))
+    assert rows["b"]["metrics"]["f1_weighted"] == {"mean": None, "std": None, "ci95": None,
+                                                   "n": 0, "undefined_seeds": [0]}
+    md = leaderboard.render_markdown(board)
+    assert "(1 seed undefined)" in md and "undefined (1 seed)" in md and "nan" not in md
 
 
 def test_rich_table_escapes_markup_and_blank_cells():
