@@ -274,27 +274,48 @@ def check_task_fits(
     quiet: bool = True,
     where: str = "",
 ) -> None:
-    """Check a task's extractions together before the bulk of the encoding.
+    """Check a task's extractions together before the bulk of the encoding; raises
+    :class:`~mmalign.store.feasibility.DoesNotFitError` when the stores together
+    exceed the free disk, or one extraction the memory (see :func:`extraction_needs`)."""
+    needs = extraction_needs(splits, encoders, cached, {}, device=device, batch_size=batch_size,
+                             store_dtype=store_dtype, where=where)
+    check_needs(needs, store_dtype, quiet)
 
-    Counts every input each frozen encoder still has to encode across all the
-    splits (each distinct input once), encodes one probe batch per encoder into its
-    store (not wasted: it is what the extraction would write first) to measure the
-    bytes per input, and raises :class:`~mmalign.store.feasibility.DoesNotFitError`
-    when the stores together exceed the free disk, or one extraction the memory.
+
+def extraction_needs(
+    splits: dict[str, list[Sample]],
+    encoders: dict[str, Encoder],
+    cached: dict[str, bool],
+    counted: dict[Path, set[str]],
+    *,
+    device: torch.device | None = None,
+    batch_size: int = 64,
+    store_dtype: str = "fp16",
+    where: str = "",
+) -> list[feasibility.Need]:
+    """What each frozen encoder still has to encode for these splits.
+
+    Counts every input not yet in its store across all the splits, each distinct input
+    once (``counted`` holds, per store, the keys earlier calls of the same run counted,
+    so a later stage that shows an encoder the same inputs adds nothing), and encodes
+    one probe batch per encoder into its store (not wasted: it is what the extraction
+    would write first) to measure the bytes per input.
     """
     device = device or torch.device("cpu")
-    needs, root, dtype = [], None, store_dtype
+    needs = []
     for m, enc in encoders.items():
         if not cached[m]:
             continue
         store = open_store(enc, store_dtype)
+        seen = counted.setdefault(store.root, set())
         raw: dict[str, tuple[str, Any]] = {}
         for samples in splits.values():
             for s in samples:
                 if m in s.inputs:
                     raw.setdefault(content_key(s.inputs[m]), (s.id, s.inputs[m]))
-        missing = set(store.missing(raw))
+        missing = set(store.missing(raw)) - seen
         raw = {k: v for k, v in raw.items() if k in missing}
+        seen.update(raw)
         if not raw:
             continue
         counter = SkipCounter(f"{where} [probe/{m}]")
@@ -303,9 +324,13 @@ def check_task_fits(
         counter.finish()
         if per_input:
             needs.append(_need(enc, len(raw), per_input, SHARD_BYTES))
-            root, dtype = store.root.parent, store.dtype
-    if needs and root is not None:
-        _report(feasibility.check(needs, dtype, root), quiet)
+    return needs
+
+
+def check_needs(needs: list[feasibility.Need], store_dtype: str, quiet: bool = True) -> None:
+    """One fit check of a run's extractions (all stores live under one cache folder)."""
+    if needs:
+        _report(feasibility.check(needs, store_dtype, paths.cache_dir() / "store"), quiet)
 
 
 def _preprocess_all(

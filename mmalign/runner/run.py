@@ -17,7 +17,13 @@ from torch import nn
 from mmalign import artefacts, atomic, live, paths, provenance
 from mmalign.config import RunConfig, config_hash, load_file, validate
 from mmalign.errors import DataError, ResumeError
-from mmalign.features import FeatureSet, build_feature_set, check_task_fits, derive_features
+from mmalign.features import (
+    FeatureSet,
+    build_feature_set,
+    check_needs,
+    derive_features,
+    extraction_needs,
+)
 from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
@@ -188,10 +194,12 @@ def stage_context(
     method_cfg: Any,
     previous: dict[str, nn.Module],
     device: torch.device,
+    encoders: dict[str, Encoder] | None = None,
 ) -> tuple[BuildContext, dict[str, Encoder]]:
     registry = get_host().registry
     refs = stage.encoders or getattr(method_cfg, "encoders", {})
-    encoders = make_encoders(registry, refs, task.modalities)
+    if encoders is None:
+        encoders = make_encoders(registry, refs, task.modalities)
     dims = {m: e.out_dim for m, e in encoders.items()}
     ctx = BuildContext(
         task=task,
@@ -231,9 +239,11 @@ def load_features(
     inputs: dict[str, bool] | None = None,
     options: DataOptions | None = None,
     dist: distributed.Dist | None = None,
+    fit_checked: bool = False,
 ) -> tuple[dict[str, FeatureSet], dict[str, Any]]:
     """Every split's features; under torchrun all ranks call this together (rank 0
-    prepares an embedded task first; the ranks share the extraction)."""
+    prepares an embedded task first; the ranks share the extraction). ``fit_checked``:
+    the run checked its extractions together (:func:`check_run_fits`) before."""
     options = options or DataOptions()
     dist = dist or distributed.Dist()
     if dist.main and not task.is_present():
@@ -245,8 +255,6 @@ def load_features(
     data = task.load()
     key = _data_key(task, data.splits, data.source)
     splits = {split: take_fraction(data.splits[split], options.fraction) for split in SPLITS}
-    if use_cache:
-        _check_fits(splits, encoders, cached, device, options.store_dtype, quiet, task.name, dist)
     feature_sets = {
         split: build_feature_set(
             split,
@@ -261,7 +269,7 @@ def load_features(
             store_dtype=options.store_dtype,
             quiet=quiet,
             dist=dist,
-            fit_checked=use_cache,
+            fit_checked=fit_checked,
         )
         for split in SPLITS
     }
@@ -270,26 +278,37 @@ def load_features(
     return feature_sets, info
 
 
-def _check_fits(
-    splits: dict[str, list[Any]],
-    encoders: dict[str, Encoder],
-    cached: dict[str, bool],
-    device: torch.device,
-    store_dtype: str,
-    quiet: bool,
-    where: str,
-    dist: distributed.Dist,
-) -> None:
-    """Every split and modality of the task checked together, on one rank (the
-    others wait for its verdict), before the bulk of the encoding."""
+def check_run_fits(run: RunContext, stages: list[StageSpec], main_task: Task) -> None:
+    """Every stage's extractions checked together before the first stage trains, so a
+    later stage's store that cannot fit stops the run now, not after the earlier stage
+    trained. Rank 0 counts and probes (:func:`~mmalign.features.extraction_needs`);
+    the others wait for its verdict. Each stage's task and encoders are kept in
+    ``run.planned`` for :func:`prepare_stage`."""
     problem = None
-    if dist.main:
+    options = data_options(run.run_cfg.method_config.get("data", {}))
+    for index, stage in enumerate(stages):
+        task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task)
+        _, encoders = stage_context(stage, task, run.cfg, {}, run.device)
+        run.planned[index] = (task, notice, encoders)
+    if run.dist.main:
+        counted: dict[Path, set[str]] = {}
+        needs = []
         try:
-            check_task_fits(splits, encoders, cached, device=device, store_dtype=store_dtype,
-                            quiet=quiet, where=where)
+            for stage, (task, _, encoders) in zip(stages, run.planned.values(), strict=True):
+                refs = stage.encoders or getattr(run.cfg, "encoders", {})
+                if not task.is_present():
+                    if not task.embedded:
+                        raise DataError(task.missing_message())
+                    task.prepare()
+                data = task.load()
+                splits = {s: take_fraction(data.splits[s], options.fraction) for s in SPLITS}
+                needs += extraction_needs(splits, encoders, {m: refs[m].cache for m in encoders},
+                                          counted, device=run.device,
+                                          store_dtype=options.store_dtype, where=task.name)
+            check_needs(needs, options.store_dtype, run.req.quiet)
         except DoesNotFitError as exc:
             problem = str(exc)
-    problem = dist.broadcast_object(problem)
+    problem = run.dist.broadcast_object(problem)
     if problem:
         raise DoesNotFitError(str(problem))
 
@@ -430,6 +449,9 @@ class RunContext:
     device: torch.device
     dist: distributed.Dist
     registry: Any
+    #: per stage index: its task, stand-in notice and encoders, from the fit check
+    planned: dict[int, tuple[Task, str | None, dict[str, Encoder]]] = field(
+        default_factory=dict)
 
 
 @dataclass
@@ -467,8 +489,13 @@ def prepare_stage(
 ) -> PreparedStage:
     """The stage's task (or its stand-in), encoders, features with ``keep`` applied,
     then its model and objective (seeded per stage) and any precomputed features."""
-    task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task)
-    ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device)
+    planned = run.planned.get(index)
+    if planned is None:
+        task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task)
+        ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device)
+    else:
+        task, notice, encoders = planned
+        ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device, encoders)
     fsets: dict[str, FeatureSet] | None = None
     data_info: dict[str, Any] = {}
     if load_data:
@@ -478,7 +505,7 @@ def prepare_stage(
         options = data_options(run.run_cfg.method_config.get("data", {}))
         fsets, data_info = load_features(
             task, encoders, cached, run.req.use_cache, run.device, run.req.quiet, inputs,
-            options, run.dist
+            options, run.dist, fit_checked=planned is not None and run.req.use_cache
         )
         for fs in fsets.values():
             fs.keep_only({m: refs[m].keep for m in encoders if refs[m].keep is not None})
@@ -596,6 +623,8 @@ def _train_all(
                                 run_cfg.model_dump(mode="json")) if dist.main else []
     checkpoint.seed_everything(run_cfg.seed)
     with shown(make_progress(req.quiet or not dist.main)) as progress:
+        if req.use_cache:
+            check_run_fits(run, stages, main_task)
         for index, stage in enumerate(stages):
             last = index == len(stages) - 1
             prepared = prepare_stage(run, index, stage, main_task, previous)

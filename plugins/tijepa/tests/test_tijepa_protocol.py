@@ -147,3 +147,44 @@ def test_changed_data_under_the_same_config_is_pretrained_again(toy_plugin, run_
     assert "reused" not in second.extra["stages"]["pretrain"]
     third = run_method("ti-jepa", task="toy-pairs", **toy_sets(**base))
     assert third.extra["stages"]["pretrain"]["reused"]
+
+
+def _fit_spy(monkeypatch, free_bytes: int) -> list[list]:
+    """Every fit check's needs, with the free disk patched to ``free_bytes``."""
+    import shutil
+    from collections import namedtuple
+
+    from mmalign.store import feasibility
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 0, free_bytes))
+    seen: list[list] = []
+    original = feasibility.check
+    monkeypatch.setattr(feasibility, "check",
+                        lambda needs, *a: seen.append(list(needs)) or original(needs, *a))
+    return seen
+
+
+def test_every_stage_is_checked_to_fit_before_the_first_one_trains(toy_plugin, run_method,
+                                                                    monkeypatch):
+    from mmalign.store.feasibility import DoesNotFitError
+
+    seen = _fit_spy(monkeypatch, 1000)
+    sets = toy_sets(pretrain_task="toy-scores")  # other inputs than the probe's toy-pairs
+    with pytest.raises(DoesNotFitError):
+        run_method("ti-jepa", task="toy-pairs", **sets)
+    (needs,) = seen  # one check for the run, not one per stage
+    # two encoders x two stages on different data
+    assert len(needs) == 4 and {n.inputs for n in needs} == {240}
+    from mmalign import paths
+    assert not list((paths.runs_dir()).glob("*/stage-*.ckpt"))  # no stage trained
+
+
+def test_a_stage_showing_the_encoders_the_same_inputs_adds_nothing_to_the_check(
+    toy_plugin, run_method, monkeypatch
+):
+    seen = _fit_spy(monkeypatch, 10**9)
+    result = run_method("ti-jepa", task="toy-pairs", **toy_sets())  # pretrains on the same data
+    assert result.status == "completed"
+    (needs,) = seen
+    assert len(needs) == 2 and {n.inputs for n in needs} == {240}
