@@ -16,7 +16,8 @@ Two layouts, told apart by their keys (or declared with ``task.layout``):
   ``label.csv`` (columns ``video_id``, ``clip_id``, ``text``), set by
   ``task.text_file``; the length of a sequence is its count of non-padding rows.
   A file whose ids mostly miss that text file (MulT's MOSEI file names only the
-  video) is refused rather than read with most clips dropped.
+  video) is refused rather than read with most clips dropped; ``task.text_match =
+  "order"`` pairs such a file's clips with the text file's rows by order instead.
 
 **Padding.** MMSA pads at the back (the first ``length`` steps are real); the
 CMU-SDK files pad at the front (the authors' loaders take the *last* ``length``
@@ -71,6 +72,11 @@ class MMSAConfig(StrictModel):
     layout: Layout = "auto"
     padding: Padding = "auto"
     text_file: str = "label.csv"
+    #: how CMU-SDK clips find their words: ``id`` by ``video_clip`` (MOSI's ids);
+    #: ``order`` pairs each split's clips one to one with the text file's rows of that
+    #: ``mode`` in file order (what public MOSEI loaders do: MulT's MOSEI ids name the
+    #: video and the clip's start and end, which label.csv does not hold)
+    text_match: Literal["id", "order"] = "id"
 
 
 def load_pickle(path: Path, rel: str) -> dict[str, Any]:
@@ -240,8 +246,41 @@ def check_words_match(splits: dict[str, Split], words: dict[str, str], file: str
             f"{len(missing)} of {len(ids)} clip ids have no row in {text_file} (e.g. "
             f"'{missing[0]}'); its words are matched by video_clip, and ids that name only "
             "the video (MulT's MOSEI file: video, start, end) cannot be paired with its "
-            "clips; use MMSA's unaligned_50.pkl, which holds raw_text",
+            "clips by id; --set task.text_match=order pairs them by row order, or use "
+            "MMSA's unaligned_50.pkl, which holds raw_text",
         )
+
+
+def words_in_order(obj: dict[str, Any], splits: dict[str, Split], path: Path,
+                   rel: str) -> dict[str, str]:
+    """``text_match = "order"``: each split's clips take the text file's rows of that
+    ``mode`` one to one, in file order; the clips are renamed by their whole id row
+    (``video_start_end``), unique where the video alone is not. Counts that differ are
+    refused, never paired partly."""
+    if not path.is_file():
+        raise DataFileError(rel, "text_match=order needs the MMSA label.csv here")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"text", "mode"} <= set(rows[0]):
+        raise DataFileError(rel, "text_match=order needs the columns text and mode")
+    by_mode: dict[str, list[str]] = {}
+    for row in rows:
+        by_mode.setdefault(row["mode"], []).append(row["text"])
+    words: dict[str, str] = {}
+    for key, sp in splits.items():
+        texts = by_mode.get(key, [])
+        if len(texts) != len(sp.ids):
+            raise DataFileError(
+                rel, f"{len(texts)} rows of mode '{key}', but the pickle's {key} split has "
+                f"{len(sp.ids)} clips; text_match=order pairs them one to one")
+        sp.ids = [_whole_id(raw) for raw in np.asarray(obj[key]["id"])]
+        words.update(zip(sp.ids, texts, strict=True))
+    return words
+
+
+def _whole_id(raw: Any) -> str:
+    fields = raw if isinstance(raw, np.ndarray) and raw.ndim >= 1 else [raw]
+    return "_".join(f.decode("utf-8") if isinstance(f, bytes) else str(f) for f in fields)
 
 
 def zero_runs(seq: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -372,8 +411,11 @@ def read_mmsa(
     layout = detect_layout(obj, file) if cfg.layout == "auto" else cfg.layout
     validate = validated_mmsa if layout == "mmsa" else validated_sdk
     checked = {key: validate(obj[key], file, key) for _, key in SPLITS}  # all before any sample
-    words = read_words(root / cfg.text_file, cfg.text_file) if layout == "cmu-sdk" else None
-    if words is not None:
+    words = None
+    if layout == "cmu-sdk" and cfg.text_match == "order":
+        words = words_in_order(obj, checked, root / cfg.text_file, cfg.text_file)
+    elif layout == "cmu-sdk":
+        words = read_words(root / cfg.text_file, cfg.text_file)
         check_words_match(checked, words, file, cfg.text_file)
     padding = decide_padding(cfg.padding, list(checked.values()), file)
     out: dict[str, list[Sample]] = {}

@@ -241,8 +241,37 @@ def test_ids_that_name_only_the_video_are_refused_not_mostly_dropped(tmp_path: P
     write(tmp_path, raw, "mosei_senti_data_noalign.pkl")
     task = CMUMOSI(MMSAConfig(file="mosei_senti_data_noalign.pkl"), data_dir=tmp_path)
     with pytest.raises(DataError, match=r"mosei_senti_data_noalign.pkl: 9 of 9 clip ids have "
-                       r"no row in label.csv \(e.g. 'abc'\).*unaligned_50.pkl"):
+                       r"no row in label.csv \(e.g. 'abc'\).*text_match=order"):
         task.load()
+
+
+def test_order_matching_pairs_each_split_with_its_rows_of_the_text_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    raw, rows = {}, []
+    for i, split in enumerate(("train", "valid", "test")):
+        raw[split] = sdk_split(["v"] * 3, i)
+        raw[split].pop("_lengths")
+        starts = rng.uniform(0, 100, 3).round(3)
+        raw[split]["id"] = np.array([[b"v", str(t).encode(), str(t + 5).encode()]
+                                     for t in starts], dtype="S16")
+        rows += [[f"c{j}", f"{split} words {j}", split] for j in range(3)]
+    write(tmp_path, raw, "mosei_senti_data_noalign.pkl")
+    with (tmp_path / "label.csv").open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["video_id", "clip_id", "text", "mode"])
+        out.writerows([["v", c, t, m] for c, t, m in rows])
+    cfg = MMSAConfig(file="mosei_senti_data_noalign.pkl", text_match="order")
+    data = CMUMOSI(cfg, data_dir=tmp_path).load()
+    test = data.splits["test"]
+    assert [s.inputs["text"] for s in test] == [f"test words {j}" for j in range(3)]
+    ids = raw["test"]["id"]
+    assert [s.id for s in test] == [b"_".join(r).decode() for r in ids]  # unique per clip
+    assert [s.label for s in test] == pytest.approx(raw["test"]["labels"][:, 0, 0].tolist())
+    with (tmp_path / "label.csv").open("a", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerow(["v", "extra", "one row too many", "valid"])
+    with pytest.raises(DataError, match=r"label.csv: 4 rows of mode 'valid', but the "
+                       r"pickle's valid split has 3 clips"):
+        CMUMOSI(cfg, data_dir=tmp_path).load()
 
 
 def test_cmu_sdk_without_words_names_the_text_file(tmp_path: Path) -> None:
