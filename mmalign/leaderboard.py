@@ -359,8 +359,13 @@ def build_boards(
         boards.append(board)
     if ref_spec and boards and all(b.reference is None for b in boards):
         method, variant = ref_spec
+        labels = sorted({r.label for r in measured if r.method == method})
+        hint = (f"; {method}'s rows: {'; '.join(labels)}" if labels
+                else f"; no measured row of {method}")
         raise ConfigError(f"--against {method}{':' + variant if variant else ''}: no measured "
-                          "row matches (method and variant label, suite variant name or size)")
+                          "row matches (the variant label as the table shows it, its "
+                          f"overrides, or the size; suite variant names only in a suite "
+                          f"report){hint}")
     return boards
 
 

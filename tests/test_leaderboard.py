@@ -95,8 +95,10 @@ def test_against_adds_paired_columns_in_every_format():
     board_drop = leaderboard.build_boards(runs, None, None, False, {"t": ["acc"]},
                                           against="a:dropout=0.3")[0]
     assert board_drop.reference.overrides == {"dropout": 0.3}
-    with pytest.raises(ConfigError, match="no measured row"):
+    with pytest.raises(ConfigError, match="no measured row.*; no measured row of zzz"):
         leaderboard.build_boards(runs, None, None, False, {"t": ["acc"]}, against="zzz")
+    with pytest.raises(ConfigError, match=r"a's rows: default; default · dropout=0.3$"):
+        leaderboard.build_boards(runs, None, None, False, {"t": ["acc"]}, against="a:nope")
 
 
 def test_an_undefined_metric_is_counted_and_shown_not_silently_dropped():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from mmalign_sppscl.losses import inter_gate, inter_supcon
@@ -83,20 +85,39 @@ def test_gate_open_means_a_second_step_on_the_inter_loss_alone():
     assert logs["loss"] == pytest.approx(steps[0] + steps[1])
 
 
+def authors_gate(z_img, z_txt, labels, alpha: float) -> bool:
+    """The authors' train.py rule, written out element by element: S = sigmoid(T Iᵀ)
+    on the raw features, c = entries of S below the mean of its diagonal, c_mask =
+    same-label pairs with the diagonal, the second step when c < int(α · c_mask)."""
+    t, v, y = z_txt.tolist(), z_img.tolist(), labels.tolist()
+    n = len(y)
+    s = [[1 / (1 + math.exp(-sum(a * b for a, b in zip(t[i], v[j], strict=True))))
+          for j in range(n)] for i in range(n)]
+    mean_diag = sum(s[i][i] for i in range(n)) / n
+    c = sum(1 for i in range(n) for j in range(n) if s[i][j] < mean_diag)
+    c_mask = sum(1 for i in range(n) for j in range(n) if y[i] == y[j])
+    return c < int(alpha * c_mask)
+
+
 def test_the_real_gate_decides():
-    """With the default α the step count follows ``inter_gate`` on the re-encoded batch."""
-    model, steps, logs, _, ctx = run()
-    model2 = TinyModel()
-    ctx2 = make_ctx(model2, [])
-    SPPSCLObjective(SPPSCLLossConfig(inter=False)).training_step(ctx2)  # same step 1
-    with torch.no_grad():
-        emb = model2(ctx2.batch)["embeddings"]
-    fired = inter_gate(emb["image"], emb["text"], ctx2.batch["label"])
-    assert len(steps) == 1 + int(fired)
-    assert logs["inter"] == pytest.approx(
-        float(inter_supcon(emb["image"], emb["text"], ctx2.batch["label"], variant="code")),
-        rel=1e-5,
-    )
+    """Over a range of α the step count follows the authors' rule, computed by hand on
+    the batch re-encoded after step 1, and both outcomes occur."""
+    outcomes = set()
+    for alpha in (0.05, 0.3, 0.5, 2 / 3, 0.8, 1.0):
+        _, steps, logs, _, _ = run(alpha=alpha)
+        model2 = TinyModel()
+        ctx2 = make_ctx(model2, [])
+        SPPSCLObjective(SPPSCLLossConfig(inter=False)).training_step(ctx2)  # same step 1
+        with torch.no_grad():
+            emb = model2(ctx2.batch)["embeddings"]
+        fired = authors_gate(emb["image"], emb["text"], ctx2.batch["label"], alpha)
+        assert fired == inter_gate(emb["image"], emb["text"], ctx2.batch["label"], alpha)
+        assert len(steps) == 1 + int(fired), alpha
+        outcomes.add(fired)
+        assert logs["inter"] == pytest.approx(float(
+            inter_supcon(emb["image"], emb["text"], ctx2.batch["label"], variant="code")),
+            rel=1e-5)  # logged on the re-encoded batch whether or not the step is taken
+    assert outcomes == {True, False}
 
 
 def test_step_one_is_weighted_ce_plus_intra():
