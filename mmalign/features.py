@@ -263,25 +263,6 @@ def _report(line: str, quiet: bool) -> None:
         print(line, file=sys.stderr)
 
 
-def check_task_fits(
-    splits: dict[str, list[Sample]],
-    encoders: dict[str, Encoder],
-    cached: dict[str, bool],
-    *,
-    device: torch.device | None = None,
-    batch_size: int = 64,
-    store_dtype: str = "fp16",
-    quiet: bool = True,
-    where: str = "",
-) -> None:
-    """Check a task's extractions together before the bulk of the encoding; raises
-    :class:`~mmalign.store.feasibility.DoesNotFitError` when the stores together
-    exceed the free disk, or one extraction the memory (see :func:`extraction_needs`)."""
-    needs = extraction_needs(splits, encoders, cached, {}, device=device, batch_size=batch_size,
-                             store_dtype=store_dtype, where=where)
-    check_needs(needs, store_dtype, quiet)
-
-
 def extraction_needs(
     splits: dict[str, list[Sample]],
     encoders: dict[str, Encoder],
@@ -375,7 +356,8 @@ def build_feature_set(
     Under torchrun (``dist``) every rank calls this; each encodes its share of the
     missing inputs, and all read the shared store once every share is written.
     ``fit_checked`` says the caller already checked every extraction together
-    (:func:`check_task_fits`), so each is not checked again on its own.
+    (:func:`extraction_needs`, :func:`check_needs`), so each is not checked again
+    on its own.
     """
     from mmalign.runner.distributed import Dist
 

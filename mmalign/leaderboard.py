@@ -386,9 +386,10 @@ def _num(value: float | None) -> str:
 def cell(row: Row, metric: str) -> str:
     s = row.summary(metric)
     undefined = len(row.undefined.get(metric, []))
-    note = f" ({undefined} seed{'s' if undefined > 1 else ''} undefined)" if undefined else ""
+    seeds = f"{undefined} seed{'s' if undefined > 1 else ''}"
+    note = f" ({seeds} undefined)" if undefined else ""
     if s is None:
-        return f"undefined ({undefined} seed{'s' if undefined > 1 else ''})" if undefined else BLANK
+        return f"undefined ({seeds})" if undefined else BLANK
     if row.reported or s.n == 1:
         return f"{s.mean:.4f}{note}"
     assert s.ci95 is not None and s.std is not None

@@ -74,3 +74,12 @@ def run_method(mmalign_home: Path) -> Callable[..., Any]:
                                   allow_stand_in=allow_stand_in, size=size))
 
     return run
+
+
+def limit_free_disk(monkeypatch: pytest.MonkeyPatch, free_bytes: int) -> None:
+    """Make every free-disk query report ``free_bytes`` (the feature store's fit check)."""
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 0, free_bytes))

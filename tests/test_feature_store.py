@@ -20,7 +20,7 @@ from mmalign.errors import MMAlignError
 from mmalign.interfaces import Sample
 from mmalign.skips import SkipCounter
 from mmalign.store import FeatureStore, StoredColumn, StoreFormatError, shards
-from mmalign.testing import ToyVectorEncoder
+from mmalign.testing import ToyVectorEncoder, limit_free_disk
 from mmalign.toys import ToyVectorConfig
 
 
@@ -321,13 +321,9 @@ def test_encode_into_counts_skips(home):
 
 
 def test_an_extraction_that_cannot_fit_stops_before_writing(monkeypatch, capsys):
-    import shutil
-    from collections import namedtuple
-
     from mmalign.store.feasibility import DoesNotFitError
 
-    usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**6, 0, 1000))  # 1 kB free
+    limit_free_disk(monkeypatch, 1000)  # 1 kB free
     calls = counting(monkeypatch)
     with pytest.raises(DoesNotFitError) as info:
         build(vectors(300), ToyVectorEncoder(), batch_size=10, store_dtype="fp32", quiet=False)
@@ -342,16 +338,12 @@ def test_an_extraction_that_cannot_fit_stops_before_writing(monkeypatch, capsys)
 def test_stores_that_fit_one_at_a_time_but_not_together_stop_the_run_before_encoding(
     monkeypatch,
 ):
-    import shutil
-    from collections import namedtuple
-
     from mmalign.store.feasibility import DoesNotFitError
 
     row = 4 * (16 + 4 * 16) + 4  # one toy input's stored bytes in fp32
-    usage = namedtuple("usage", "total used free")
     # room for 300 inputs: every (split, modality) extraction (at most 100) fits on its
     # own, each modality's 200 inputs fit, the task's 400 do not
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 0, 300 * row))
+    limit_free_disk(monkeypatch, 300 * row)
     rng = np.random.default_rng(0)
     splits = {
         split: [Sample(id=f"{split}{i}", inputs={"a": rng.normal(size=8), "b": rng.normal(size=8)})
@@ -361,8 +353,9 @@ def test_stores_that_fit_one_at_a_time_but_not_together_stop_the_run_before_enco
     encoders = {"a": ToyVectorEncoder(), "b": ToyVectorEncoder(ToyVectorConfig(seed=1))}
     calls = counting(monkeypatch)
     with pytest.raises(DoesNotFitError) as info:
-        features.check_task_fits(splits, encoders, {"a": True, "b": True}, batch_size=10,
-                                 store_dtype="fp32")
+        needs = features.extraction_needs(splits, encoders, {"a": True, "b": True}, {},
+                                          batch_size=10, store_dtype="fp32")
+        features.check_needs(needs, "fp32")
     msg = str(info.value)
     assert msg.count(f"200 inputs x {row / 1e6:.3f} MB") == 2
     assert f"the stores need {400 * row / 1e9:.2f} GB" in msg
@@ -375,14 +368,10 @@ def test_stores_that_fit_one_at_a_time_but_not_together_stop_the_run_before_enco
 
 def test_a_run_that_cannot_fit_stops_after_the_probe_batches(toy_plugin, run_method,
                                                              monkeypatch):
-    import shutil
-    from collections import namedtuple
-
     from mmalign.store.feasibility import DoesNotFitError
     from mmalign.testing import toy_encoders
 
-    usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 0, 1000))
+    limit_free_disk(monkeypatch, 1000)
     calls = counting(monkeypatch)
     with pytest.raises(DoesNotFitError, match=r"ToyVectorEncoder \+ ToyVectorEncoder"):
         run_method("late-fusion", task="toy-pairs", encoders=toy_encoders())

@@ -24,7 +24,15 @@ from mmalign.features import (
     derive_features,
     extraction_needs,
 )
-from mmalign.interfaces import BuildContext, Encoder, Method, Objective, StageSpec, Task
+from mmalign.interfaces import (
+    BuildContext,
+    Encoder,
+    Method,
+    Objective,
+    StageSpec,
+    Task,
+    TaskData,
+)
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
 from mmalign.runner import checkpoint, distributed, identity, preflight, ranges
@@ -240,25 +248,23 @@ def load_features(
     options: DataOptions | None = None,
     dist: distributed.Dist | None = None,
     fit_checked: bool = False,
+    data: TaskData | None = None,
 ) -> tuple[dict[str, FeatureSet], dict[str, Any]]:
     """Every split's features; under torchrun all ranks call this together (rank 0
-    prepares an embedded task first; the ranks share the extraction). ``fit_checked``:
-    the run checked its extractions together (:func:`check_run_fits`) before."""
+    prepares an embedded task first; the ranks share the extraction). ``fit_checked``
+    and ``data``: the run checked its extractions together (:func:`check_run_fits`)
+    and kept the task's data it read for that."""
     options = options or DataOptions()
     dist = dist or distributed.Dist()
-    if dist.main and not task.is_present():
-        if task.embedded:
-            task.prepare()
-        else:
-            raise DataError(task.missing_message())
+    if dist.main and data is None:
+        _make_present(task)
     dist.barrier()
-    data = task.load()
+    data = data if data is not None else task.load()
     key = _data_key(task, data.splits, data.source)
-    splits = {split: take_fraction(data.splits[split], options.fraction) for split in SPLITS}
     feature_sets = {
         split: build_feature_set(
             split,
-            splits[split],
+            take_fraction(data.splits[split], options.fraction),
             encoders,
             cached,
             key,
@@ -278,33 +284,41 @@ def load_features(
     return feature_sets, info
 
 
+def _make_present(task: Task) -> None:
+    """Generate an embedded task on first use; a real task's missing data is an error."""
+    if task.is_present():
+        return
+    if not task.embedded:
+        raise DataError(task.missing_message())
+    task.prepare()
+
+
 def check_run_fits(run: RunContext, stages: list[StageSpec], main_task: Task) -> None:
     """Every stage's extractions checked together before the first stage trains, so a
     later stage's store that cannot fit stops the run now, not after the earlier stage
     trained. Rank 0 counts and probes (:func:`~mmalign.features.extraction_needs`);
-    the others wait for its verdict. Each stage's task and encoders are kept in
-    ``run.planned`` for :func:`prepare_stage`."""
+    the others wait for its verdict. Each stage's task, encoders and (on rank 0) the
+    data read are kept in ``run.planned`` for :func:`prepare_stage`."""
     problem = None
     options = data_options(run.run_cfg.method_config.get("data", {}))
     for index, stage in enumerate(stages):
         task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task)
         _, encoders = stage_context(stage, task, run.cfg, {}, run.device)
-        run.planned[index] = (task, notice, encoders)
+        run.planned[index] = PlannedStage(task, notice, encoders)
     if run.dist.main:
         counted: dict[Path, set[str]] = {}
         needs = []
         try:
-            for stage, (task, _, encoders) in zip(stages, run.planned.values(), strict=True):
+            for stage, plan in zip(stages, run.planned.values(), strict=True):
                 refs = stage.encoders or getattr(run.cfg, "encoders", {})
-                if not task.is_present():
-                    if not task.embedded:
-                        raise DataError(task.missing_message())
-                    task.prepare()
-                data = task.load()
-                splits = {s: take_fraction(data.splits[s], options.fraction) for s in SPLITS}
-                needs += extraction_needs(splits, encoders, {m: refs[m].cache for m in encoders},
-                                          counted, device=run.device,
-                                          store_dtype=options.store_dtype, where=task.name)
+                _make_present(plan.task)
+                plan.data = plan.task.load()
+                splits = {s: take_fraction(plan.data.splits[s], options.fraction)
+                          for s in SPLITS}
+                needs += extraction_needs(splits, plan.encoders,
+                                          {m: refs[m].cache for m in plan.encoders}, counted,
+                                          device=run.device, store_dtype=options.store_dtype,
+                                          where=plan.task.name)
             check_needs(needs, options.store_dtype, run.req.quiet)
         except DoesNotFitError as exc:
             problem = str(exc)
@@ -449,9 +463,18 @@ class RunContext:
     device: torch.device
     dist: distributed.Dist
     registry: Any
-    #: per stage index: its task, stand-in notice and encoders, from the fit check
-    planned: dict[int, tuple[Task, str | None, dict[str, Encoder]]] = field(
-        default_factory=dict)
+    #: per stage index, what the fit check already resolved (taken by prepare_stage)
+    planned: dict[int, PlannedStage] = field(default_factory=dict)
+
+
+@dataclass
+class PlannedStage:
+    """A stage's task, stand-in notice, encoders and (rank 0) data, read once."""
+
+    task: Task
+    notice: str | None
+    encoders: dict[str, Encoder]
+    data: TaskData | None = None
 
 
 @dataclass
@@ -489,13 +512,14 @@ def prepare_stage(
 ) -> PreparedStage:
     """The stage's task (or its stand-in), encoders, features with ``keep`` applied,
     then its model and objective (seeded per stage) and any precomputed features."""
-    planned = run.planned.get(index)
+    planned = run.planned.pop(index, None)  # its data is then freed with the stage
     if planned is None:
         task, notice = _stage_task(run.registry, stage, main_task, run.run_cfg.task)
         ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device)
     else:
-        task, notice, encoders = planned
-        ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device, encoders)
+        task, notice = planned.task, planned.notice
+        ctx, encoders = stage_context(stage, task, run.cfg, previous, run.device,
+                                      planned.encoders)
     fsets: dict[str, FeatureSet] | None = None
     data_info: dict[str, Any] = {}
     if load_data:
@@ -505,7 +529,8 @@ def prepare_stage(
         options = data_options(run.run_cfg.method_config.get("data", {}))
         fsets, data_info = load_features(
             task, encoders, cached, run.req.use_cache, run.device, run.req.quiet, inputs,
-            options, run.dist, fit_checked=planned is not None and run.req.use_cache
+            options, run.dist, fit_checked=planned is not None and run.req.use_cache,
+            data=planned.data if planned is not None else None,
         )
         for fs in fsets.values():
             fs.keep_only({m: refs[m].keep for m in encoders if refs[m].keep is not None})

@@ -151,13 +151,10 @@ def test_changed_data_under_the_same_config_is_pretrained_again(toy_plugin, run_
 
 def _fit_spy(monkeypatch, free_bytes: int) -> list[list]:
     """Every fit check's needs, with the free disk patched to ``free_bytes``."""
-    import shutil
-    from collections import namedtuple
-
     from mmalign.store import feasibility
+    from mmalign.testing import limit_free_disk
 
-    usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 0, free_bytes))
+    limit_free_disk(monkeypatch, free_bytes)
     seen: list[list] = []
     original = feasibility.check
     monkeypatch.setattr(feasibility, "check",
