@@ -95,7 +95,10 @@ class TIJEPAModel(nn.Module):
         full = self.target.encode(image["tokens"], text["tokens"], text.get("mask"))
         return F.layer_norm(full, full.shape[-1:]) if self.target_norm else full
 
-    def forward(self, batch: Batch) -> Outputs:
+    def forward(self, batch: Batch, context_shift: int = 0) -> Outputs:
+        """Predictions and targets. ``context_shift`` > 0 gives the context path the
+        caption of the image that many rows later in the batch (the targets keep their
+        own): the diagnostic of how much the predictions rely on the caption."""
         image, text = self._modalities(batch)
         masks = batch["masks"]
         context_idx, target_idx = masks["context"], masks["targets"]
@@ -104,6 +107,9 @@ class TIJEPAModel(nn.Module):
         full = self.target_tokens(image, text)
         targets = gather_tokens(full, target_idx.reshape(b, m * k)).view(b, m, k, -1)
         visible = self.visible_tokens(image, context_idx)
+        if context_shift:
+            text = {key: torch.roll(value, context_shift, dims=0) for key, value in text.items()
+                    if isinstance(value, Tensor)}
         s_x = self.context.encode(visible, text["tokens"], text.get("mask"))
         predictions = self.predictor(s_x, context_idx, target_idx, grid)
         return {"predictions": predictions, "targets": targets}

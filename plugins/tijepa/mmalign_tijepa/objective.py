@@ -8,6 +8,7 @@ module pairs in ``ema_pairs()``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -182,21 +183,40 @@ class JEPAObjective(Objective):
 
     @torch.no_grad()
     def validation_stats(self, model: nn.Module, fs: Any, device: torch.device) -> dict[str, Any]:
-        """Loss and collapse statistics over a split, with fixed-seed masks."""
+        """Loss and collapse statistics over a split, with fixed-seed masks.
+
+        For a model whose ``forward`` takes ``context_shift`` (TI-JEPA's), also the loss
+        with every context given the caption half a batch away (another image's, since
+        validation visits an image's captions together) against the same targets and masks: ``text_gain`` = that loss
+        minus the true loss. It is what conditioning on the caption buys the prediction
+        of masked regions, the quantity a caption that says where things are should
+        raise, read off the pretraining itself rather than a downstream probe."""
         model.eval()
-        preds, targets, total, count = [], [], 0.0, 0
+        shifts = "context_shift" in inspect.signature(model.forward).parameters
+        preds, targets, total, shifted, count, shifted_count = [], [], 0.0, 0.0, 0, 0
         for batch in self.loader(fs, 128, torch.Generator().manual_seed(0), 0, False):
             batch = _to(batch, device)
             out = model(batch)
             n = len(batch["index"])
             total += float(self(out, batch)["loss"]) * n
             count += n
+            if shifts and n >= 2:
+                swapped = model(batch, context_shift=n // 2)
+                shifted += float(self(swapped, batch)["loss"]) * n
+                shifted_count += n
             preds.append(out["predictions"].float().cpu())
             targets.append(out["targets"].float().cpu())
         flat = [torch.cat([x.reshape(-1, x.shape[-1]) for x in xs]) for xs in (preds, targets)]
         stats = representation_stats(*flat, rows=4 * self.config.stats_rows)
         message = self.guard.check(stats)
-        return {"loss": total / max(count, 1), **stats, "collapsed": message is not None}
+        loss = total / max(count, 1)
+        out_stats: dict[str, Any] = {"loss": loss, **stats, "collapsed": message is not None}
+        if shifted_count:
+            swapped_loss = shifted / shifted_count
+            out_stats["swapped_caption_loss"] = swapped_loss
+            out_stats["text_gain"] = swapped_loss - loss
+            out_stats["text_gain_rel"] = (swapped_loss - loss) / loss if loss else 0.0
+        return out_stats
 
     def report(
         self, model: nn.Module, features: dict[str, Any], task: Task, run_dir: Path,

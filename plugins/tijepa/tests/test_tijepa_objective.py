@@ -105,3 +105,39 @@ def test_guard_warns_once_per_collapsed_epoch():
     assert [int(r["epoch"]) for r in guard.epochs] == [0, 1, 2]
     assert len(guard.warnings) == 1 and "pred effective rank 1 < 2" in guard.warnings[0]
     assert math.isclose(guard.epochs[0]["pred_std"], 0.5)
+
+
+def _validation_with(batch: dict) -> tuple[dict, JEPAObjective]:
+    objective = JEPAObjective(JEPAConfig(), loader=lambda fs, *args: iter([batch]))
+    return objective.validation_stats(tiny_model(), None, torch.device("cpu")), objective
+
+
+def test_text_gain_is_the_loss_with_another_images_caption_minus_the_true_loss():
+    """The diagnostic against a forward pass built by hand: the predictions of a batch
+    whose captions were permuted (row i gets row i-2's, half the batch of 4 away)
+    scored against the targets of the untouched batch."""
+    batch = tiny_batch(b=4)
+    stats, _ = _validation_with(batch)
+    model = tiny_model().eval()
+    rows = torch.tensor([2, 3, 0, 1])
+    permuted = {**batch, "text": {k: v[rows] for k, v in batch["text"].items()}}
+    with torch.no_grad():
+        true = model(batch)
+        swapped_predictions = model(permuted)["predictions"]
+        shifted = model(batch, context_shift=2)
+    assert torch.equal(shifted["targets"], true["targets"])  # targets keep their caption
+    assert torch.allclose(shifted["predictions"], swapped_predictions, atol=1e-6)
+    expected_true = float(jepa_loss(true["predictions"], true["targets"], "l2"))
+    expected_swapped = float(jepa_loss(swapped_predictions, true["targets"], "l2"))
+    assert stats["loss"] == pytest.approx(expected_true, rel=1e-6)
+    assert stats["swapped_caption_loss"] == pytest.approx(expected_swapped, rel=1e-6)
+    assert stats["text_gain"] == pytest.approx(expected_swapped - expected_true, rel=1e-5)
+    assert stats["text_gain"] != 0
+    assert stats["text_gain_rel"] == pytest.approx(stats["text_gain"] / expected_true)
+
+
+def test_text_gain_is_zero_when_every_image_has_the_same_caption():
+    batch = tiny_batch(b=4)
+    batch["text"] = {k: v[:1].expand_as(v).clone() for k, v in batch["text"].items()}
+    stats, _ = _validation_with(batch)
+    assert stats["text_gain"] == pytest.approx(0.0, abs=1e-6)
