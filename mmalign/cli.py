@@ -333,6 +333,8 @@ def suite_run(
              "a cluster)")] = "local",
     data_dir: Annotated[Path | None, typer.Option(help="the tasks' data folder")] = None,
     db: Annotated[Path | None, typer.Option(help="results database")] = None,
+    variant: Annotated[list[str] | None, typer.Option(
+        "--variant", help="run only this variant's cells (repeatable)")] = None,
 ) -> None:
     """Run every cell not yet completed with the same resolved config; failures are
     recorded and the rest go on. Exit 1 when a cell failed."""
@@ -342,7 +344,8 @@ def suite_run(
     try:
         outcome = run_suite(load(file), jobs, launcher, db, data_dir,
                             echo=lambda line: console.print(line, highlight=False,
-                                                            markup=False))
+                                                            markup=False),
+                            variants=variant)
     except MMAlignError as exc:
         _fail(exc)
     saved = sum(c.saved for c in outcome.cells if c.status == "skipped")

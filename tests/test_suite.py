@@ -117,6 +117,21 @@ steps = "provenance.stages.train.optimizer_steps"
     assert res.exit_code == 0 and (tmp_path / "r2" / "report.md").exists()
 
 
+def test_variant_option_runs_only_the_named_variants_cells(toy_env, tmp_path):
+    path = _write(tmp_path, AS_WRITTEN.replace("seeds = [0, 1, 2]", "seeds = [0, 1]"))
+    res = cli.invoke(app, ["suite", "run", str(path), "--variant", "drop3"])
+    assert res.exit_code == 0, res.output
+    runs = ResultsStore().runs()
+    assert len(runs) == 2 and all(r["config"]["overrides"].get("dropout") == 0.3 for r in runs)
+    assert "2 completed, 0 failed, 0 skipped" in res.output
+    # the rest of the suite runs later and skips what the first call did
+    rest = launch.run_suite(spec.load(path), echo=lambda line: None)
+    assert (rest.count("completed"), rest.count("skipped")) == (2, 2)
+    bad = cli.invoke(app, ["suite", "run", str(path), "--variant", "drop5"])
+    assert bad.exit_code != 0
+    assert "--variant drop5: not a variant of" in bad.output and "base, drop3" in bad.output
+
+
 def test_budget_sets_epochs_from_steps(toy_env, tmp_path):
     # toy-pairs has 168 training samples; batch 64 gives 3 steps per epoch, so a budget
     # of 7 steps is ceil(7 / 3) = 3 epochs, and batch 32 (6 steps per epoch) is 2 epochs

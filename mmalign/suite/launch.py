@@ -205,14 +205,21 @@ def _completed(db: Path | None) -> dict[str, dict[str, Any]]:
 def run_suite(
     suite: Suite, jobs: int = 1, launcher: str = "local", db: Path | None = None,
     data_dir: Path | None = None, echo: Callable[[str], None] = print,
+    variants: list[str] | None = None,
 ) -> SuiteOutcome:
+    """Run the suite's cells not completed yet; ``variants`` limits them to those named
+    (a part of a suite, e.g. the premise half, on a short budget)."""
     if launcher not in LAUNCHERS:
         raise ConfigError(f"Unknown launcher '{launcher}'. Launchers: {', '.join(LAUNCHERS)}")
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    unknown = [v for v in variants or [] if v not in suite.variants]
+    if unknown:
+        raise ConfigError(f"--variant {unknown[0]}: not a variant of {suite.path}; its "
+                          f"variants: {', '.join(suite.variants)}")
     started = time.time()
     planner = Planner(suite, db, data_dir)
-    cells = expand(suite)
+    cells = [c for c in expand(suite) if not variants or c.variant in variants]
     reqs = [planner.request(c) for c in cells]  # every bad key fails here, before any run
     keys = [planner.key(r) for r in reqs]
     done = _completed(db)
