@@ -14,6 +14,7 @@ from mmalign.leaderboard import Board, Row, resolved_key
 from mmalign.suite import readme
 from mmalign.suite.launch import Planner, data_changes, state_dir
 from mmalign.suite.spec import Suite, expand
+from mmalign.suite.subsets import subset_metrics
 
 
 def _slug(text: str) -> str:
@@ -45,6 +46,9 @@ def suite_runs(suite: Suite, db: Path | None = None) -> tuple[list[dict[str, Any
     runs = [r for r in runs if not any(r is s for s in stale)]
     for run in runs:
         _add_columns(run, suite.columns)
+        if suite.subsets and run["status"] == "completed":
+            run["metrics"].setdefault("test", {}).update(
+                subset_metrics(run, suite.subsets, suite.subset_metrics))
     done = {resolved_key(r["config"], True) for r in runs if r["status"] == "completed"}
     failed = {resolved_key(r["config"], True) for r in runs if r["status"] == "failed"} - done
     counts = {"cells": len(wanted), "completed": len(done & wanted),

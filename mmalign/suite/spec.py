@@ -10,11 +10,13 @@ from typing import Any
 from mmalign.config import flatten
 from mmalign.errors import ConfigError
 from mmalign.suggest import did_you_mean
+from mmalign.suite.subsets import parse as parse_subsets
 
 KEYS = ("methods", "tasks", "sizes", "seeds", "defaults", "variants", "budget", "launcher",
         "report")
 BUDGET_KEYS = ("steps", "stage")
-REPORT_KEYS = ("against", "pairs", "contrast", "columns", "metrics")
+REPORT_KEYS = ("against", "pairs", "contrast", "columns", "metrics", "subsets",
+               "subset_metrics")
 
 
 @dataclass
@@ -40,6 +42,10 @@ class Suite:
     metrics: list[str] = field(default_factory=list)
     #: report columns from each run's record: name -> dotted path under ``extra``
     columns: dict[str, str] = field(default_factory=dict)
+    #: test subsets by the generator's truth columns (:mod:`mmalign.suite.subsets`)
+    subsets: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: the metrics computed on each subset, reported as ``METRIC@SUBSET``
+    subset_metrics: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -126,9 +132,11 @@ def _report(report: dict[str, Any], variants: list[str], path: Path) -> dict[str
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(f"{path}: 'report.metrics' must be a list of metric names")
     pairs = _pairs(report, against, variants, path)
+    subsets, subset_metrics = parse_subsets(report, path)
     return {"against": against, "pairs": pairs, "metrics": metrics,
             "contrast": _contrast(report, against, pairs, path),
-            "columns": _columns(report, path)}
+            "columns": _columns(report, path), "subsets": subsets,
+            "subset_metrics": subset_metrics}
 
 
 def _reference_variants(against: list[str], variants: list[str], path: Path) -> list[str]:
