@@ -187,10 +187,11 @@ class JEPAObjective(Objective):
 
         For a model whose ``forward`` takes ``context_shift`` (TI-JEPA's), also the loss
         with every context given the caption half a batch away (another image's, since
-        validation visits an image's captions together) against the same targets and masks: ``text_gain`` = that loss
-        minus the true loss. It is what conditioning on the caption buys the prediction
-        of masked regions, the quantity a caption that says where things are should
-        raise, read off the pretraining itself rather than a downstream probe."""
+        validation visits an image's captions together) against the same targets and
+        masks: ``text_gain`` = that loss minus the true loss. It is what conditioning on
+        the caption buys the prediction of masked regions, the quantity a caption that
+        says where things are should raise, read off the pretraining itself rather than a
+        downstream probe."""
         model.eval()
         shifts = "context_shift" in inspect.signature(model.forward).parameters
         preds, targets, total, shifted, count, shifted_count = [], [], 0.0, 0.0, 0, 0
