@@ -14,7 +14,7 @@ from mmalign.interfaces import Task, TaskData
 from mmalign.methods.late_fusion import LateFusion
 from mmalign.results import ResultsStore
 from mmalign.runner import RunRequest, execute
-from mmalign.runner.guards import check_stepped, steps_per_epoch
+from mmalign.runner.guards import check_splits, check_stepped, steps_per_epoch
 from mmalign.testing import toy_encoders
 from mmalign.toys import ToyPairsTask
 
@@ -104,6 +104,29 @@ def test_zero_step_stage_is_an_error_and_never_completed(toy_plugin):
         err.value)
     (row,) = ResultsStore().runs()
     assert row["status"] == "failed"
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_an_empty_evaluation_split_is_refused_before_any_feature_is_encoded(
+    toy_plugin, mmalign_home, use_cache
+):
+    # 3 toy samples split 70/15/15 give train 2, validation 0, test 1
+    req = RunRequest(method="late-fusion", task="toy-pairs", quiet=True, use_cache=use_cache,
+                     sets={**SETS, "task.samples": 3})
+    with pytest.raises(DataError, match=r"^toy-pairs: the validation split is empty "
+                                        r"\(train 2, validation 0, test 1 samples"):
+        execute(req)
+    assert not list((mmalign_home / "cache").rglob("*.safetensors"))
+    (row,) = ResultsStore().runs()
+    assert row["status"] == "failed"
+
+
+def test_an_unlabelled_task_may_lack_evaluation_splits_but_not_training_data():
+    check_splits("coco", {"train": [1], "validation": [], "test": []}, labelled=False)
+    with pytest.raises(DataError, match="coco: the train split is empty"):
+        check_splits("coco", {"train": [], "validation": [1], "test": []}, labelled=False)
+    with pytest.raises(DataError, match="the validation and test splits are empty"):
+        check_splits("mvsa", {"train": [1], "validation": [], "test": []}, labelled=True)
 
 
 def test_missing_stage_data_fails_before_work_unless_stand_in_allowed(staged):

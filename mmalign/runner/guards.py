@@ -1,12 +1,30 @@
-"""Refuse training that would not train: a stage whose loader yields no batch.
+"""Refuse training that would not train or could not be evaluated.
 
 A training split smaller than one batch with ``drop_last`` gives zero optimizer steps;
-without this check such a run exits 0, is recorded ``completed`` and gets ranked.
+without this check such a run exits 0, is recorded ``completed`` and gets ranked. A
+labelled task with an empty validation or test split would train, then fail at its
+first evaluation; it is refused before any feature is encoded.
 """
 
 from __future__ import annotations
 
-from mmalign.errors import ConfigError
+from collections.abc import Mapping, Sized
+
+from mmalign.errors import ConfigError, DataError
+
+
+def check_splits(task: str, splits: Mapping[str, Sized], labelled: bool) -> None:
+    """An error naming the task and its split sizes when a split a labelled task trains,
+    selects or tests on holds no sample (an unlabelled pretraining task may lack them)."""
+    sizes = {name: len(samples) for name, samples in splits.items()}
+    empty = [name for name, n in sizes.items() if n == 0 and (labelled or name == "train")]
+    if empty:
+        listed = ", ".join(f"{name} {n}" for name, n in sizes.items())
+        raise DataError(
+            f"{task}: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} "
+            f"empty ({listed} samples after reading and filtering); check the data folder "
+            "or the task's split settings"
+        )
 
 
 def steps_per_epoch(n_train: int, batch_size: int, drop_last: bool, world: int = 1) -> int:

@@ -35,7 +35,7 @@ from mmalign.interfaces import (
 )
 from mmalign.plugins import get_host
 from mmalign.results import ResultsStore
-from mmalign.runner import checkpoint, distributed, identity, preflight, ranges
+from mmalign.runner import checkpoint, distributed, guards, identity, preflight, ranges
 from mmalign.runner.compose import (
     check_component_refs,
     check_method_task,
@@ -260,6 +260,7 @@ def load_features(
         _make_present(task)
     dist.barrier()
     data = data if data is not None else task.load()
+    guards.check_splits(task.name, data.splits, task.label_type != "none")
     key = _data_key(task, data.splits, data.source)
     feature_sets = {
         split: build_feature_set(
@@ -315,16 +316,18 @@ def check_run_fits(run: RunContext, stages: list[StageSpec], main_task: Task) ->
                 plan.data = plan.task.load()
                 splits = {s: take_fraction(plan.data.splits[s], options.fraction)
                           for s in SPLITS}
+                guards.check_splits(plan.task.name, splits, plan.task.label_type != "none")
                 needs += extraction_needs(splits, plan.encoders,
                                           {m: refs[m].cache for m in plan.encoders}, counted,
                                           device=run.device, store_dtype=options.store_dtype,
                                           where=plan.task.name)
             check_needs(needs, options.store_dtype, run.req.quiet)
-        except DoesNotFitError as exc:
-            problem = str(exc)
+        except (DoesNotFitError, DataError) as exc:  # every rank raises it, not only rank 0
+            problem = (isinstance(exc, DataError), str(exc))
     problem = run.dist.broadcast_object(problem)
     if problem:
-        raise DoesNotFitError(str(problem))
+        is_data, message = problem
+        raise (DataError if is_data else DoesNotFitError)(message)
 
 
 def execute(req: RunRequest) -> RunResult:

@@ -73,3 +73,17 @@ def test_batch_dependence_detects_batch_mates(across_batch):
     reference = (split.x.argmax(-1) == split.labels).float().mean()
     if not across_batch:
         assert out["acc@bs=1"] == pytest.approx(float(reference))
+
+
+def test_batch_dependence_by_hand():
+    """Four samples, logits = x minus its batch's mean, evaluated at batch size 2: the
+    batches {0, 1} and {2, 3} predict [1, 0, 0, 1]; one batch of all four [0, 0, 1, 1];
+    single samples have zero logits, so argmax 0 for all."""
+    split = Split(4)
+    split.x = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    split.labels = torch.tensor([0, 0, 1, 1])
+    out = batch_dependence(Scorer(True), split, split.labels, 2, torch.device("cpu"))
+    assert out["acc@bs=2"] == 0.5 and out["changed@bs=2"] == 0.0  # the reference
+    assert out["acc@bs=1"] == 0.5 and out["changed@bs=1"] == 0.5  # samples 0 and 3 flip
+    for whole in ("bs=4", "bs=16"):  # 16 > 4: one batch of the whole split
+        assert out[f"acc@{whole}"] == 1.0 and out[f"changed@{whole}"] == 0.5
