@@ -44,14 +44,6 @@ dropout = 0.3
 """ + TOY
 
 
-@pytest.fixture
-def toy_env(mmalign_home, monkeypatch):
-    """Toy components in this process and in every worker process."""
-    monkeypatch.setenv("MMALIGN_PLUGINS", "mmalign.toys")
-    plugins.reset()
-    yield mmalign_home
-    plugins.reset()
-
 
 def _write(tmp_path, text, name="s.toml"):
     path = tmp_path / name

@@ -8,7 +8,6 @@ import pytest
 from scipy import stats as sps
 from typer.testing import CliRunner
 
-from mmalign import plugins
 from mmalign.cli import app
 from mmalign.errors import ConfigError
 from mmalign.results import ResultsStore
@@ -68,13 +67,6 @@ ACC = {
     "control-drop": [0.61, 0.60, 0.59, 0.62],
 }
 
-
-@pytest.fixture
-def toy_env(mmalign_home, monkeypatch):
-    monkeypatch.setenv("MMALIGN_PLUGINS", "mmalign.toys")
-    plugins.reset()
-    yield mmalign_home
-    plugins.reset()
 
 
 def _suite_file(tmp_path, report=REPORT):

@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 from scipy import stats as sps
 
-from mmalign import plugins
 from mmalign.artefacts import PREDICTIONS
 from mmalign.data.synth.structure import TRUTH_FILE, write_truth
 from mmalign.errors import ConfigError
@@ -17,20 +16,13 @@ from mmalign.runner.run import resolve
 from mmalign.suite import launch, spec
 from mmalign.suite.report import write_report
 from mmalign.suite.subsets import subset_metrics
+from tests.test_suite import TOY
 
 SUITE = """
 methods = ["late-fusion"]
 tasks = ["toy-pairs"]
 seeds = [0, 1, 2]
-
-[defaults.encoders.a]
-name = "toy-vector"
-config = { seed = 0 }
-
-[defaults.encoders.b]
-name = "toy-vector"
-config = { seed = 1 }
-
+""" + TOY + """
 [variants.full]
 
 [variants.ablated]
@@ -56,13 +48,6 @@ PREDICTED = {
     "ablated": [[0, 1, 0, 0, 0, 0], [0, 0, 2, 0, 1, 0], [0, 1, 2, 1, 1, 2]],
 }
 
-
-@pytest.fixture
-def toy_env(mmalign_home, monkeypatch):
-    monkeypatch.setenv("MMALIGN_PLUGINS", "mmalign.toys")
-    plugins.reset()
-    yield mmalign_home
-    plugins.reset()
 
 
 def _data_folder(tmp_path):
