@@ -7,6 +7,8 @@ frozen features), and reads the generator's truth file for its noise ceiling and
 for the measured knob values. One JSON per task and structure in ``results/``.
 
     python benchmarks/synth/baselines.py synth-clash synth-speakers synth-events synth-scenes
+    python benchmarks/synth/baselines.py synth-clash --structure premise \
+        --set image_decides=0.5 --tag image-decides
 
 Feature extraction dominates; run it with ``nice`` on a shared machine.
 """
@@ -103,6 +105,10 @@ def clash(task: Any, data: Any) -> dict[str, Any]:
     polar = [r for r in kept if r["label"] != "neutral"]
     out["measured_contradiction"] = float(np.mean([r["contradicts"] == "1" for r in polar]))
     out["measured_shared"] = float(np.mean([r["text_object"] == r["image_object"] for r in kept]))
+    contradicting = [r for r in polar if r["contradicts"] == "1"]
+    if contradicting and "decided_by" in contradicting[0]:
+        decided = [r["decided_by"] == "image" for r in contradicting]
+        out["measured_image_decided"] = float(np.mean(decided))
     return out
 
 
@@ -270,6 +276,8 @@ def main() -> None:
     parser.add_argument("--structure", choices=["premise", "control", "both"], default="both")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE task config")
+    parser.add_argument("--tag", default="", help="record as {task}-{structure}-{tag}.json "
+                        "(a setting beside the presets, e.g. with --set)")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     sets = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -291,7 +299,7 @@ def main() -> None:
             print(json.dumps(record))
             if args.no_record:
                 continue
-            path = RESULTS / f"{name}-{structure}.json"
+            path = RESULTS / f"{name}-{structure}{'-' + args.tag if args.tag else ''}.json"
             RESULTS.mkdir(parents=True, exist_ok=True)
             write_text(path, json.dumps(record, indent=2) + "\n")
 

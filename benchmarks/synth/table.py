@@ -25,6 +25,14 @@ PREMISE = {
     "synth-events": "one latent per event rendered in all four modalities",
     "synth-scenes": "captions say which object is where",
 }  # fmt: skip
+#: settings recorded beside the presets (``baselines.py --tag``): tag -> (knobs, premise)
+TAGGED = {
+    "synth-clash": {
+        "image-decides": ("image_decides 0.5, otherwise the premise's",
+                          "as the premise, but contradicting pairs of half the object "
+                          "colours take the image's sentiment: text alone cannot decide them"),
+    },
+}
 KNOBS = {
     "synth-clash": ("shared", "contradiction", "one_sided"),
     "synth-speakers": ("clips_per_video", "shared_cues", "corrupt"),
@@ -86,6 +94,12 @@ def table() -> str:
             f"| {cell(records['premise'], task)} | {cell(records['control'], task)} "
             f"| {what}: {ceilings} |"
         )
+        for tag, (knobs, premise) in TAGGED.get(task, {}).items():
+            path = HERE / "results" / f"{task}-premise-{tag}.json"
+            record = json.loads(path.read_text()) if path.exists() else None
+            ceiling = fmt(record["baselines"][key]) if record else "not recorded"
+            lines.append(f"| `{task}` ({tag}) | {modalities} | {premise} | {knobs} "
+                         f"| {cell(record, task)} | (the control above) | {what}: {ceiling} |")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from mmalign.data.check import check_task
+from mmalign.data.mvsa import LABELS
 from mmalign.data.synth.clash import SynthClash, SynthClashConfig
 from mmalign.data.synth.events import SynthEvents, SynthEventsConfig
 from mmalign.data.synth.scenes import SynthScenes, SynthScenesConfig
@@ -59,6 +60,40 @@ def test_clash_contradiction_rate_and_shared_objects_match_the_knobs(tmp_path: P
     assert row["text_object"].lower() in sample.inputs["text"].lower()
     with Image.open(sample.inputs["image"]) as img:
         assert img.format == "JPEG" and img.size == (200, 200)
+
+
+def test_clash_image_decides_relabels_only_contradicting_pairs_of_its_colours(
+    tmp_path: Path,
+) -> None:
+    """``image_decides`` changes labels, never the drawn pairs: the same captions and
+    images as with 0, and only contradicting pairs of the first colours follow the image."""
+    base = SynthClash(SynthClashConfig(pairs=300, contradiction=0.4), tmp_path / "base")
+    half = SynthClash(SynthClashConfig(pairs=300, contradiction=0.4, image_decides=0.5),
+                      tmp_path / "half")
+    for t in (base, half):
+        t.prepare()
+    for name in ("data/7.txt", "data/7.jpg", "data/123.jpg"):
+        assert (base.root / name).read_bytes() == (half.root / name).read_bytes()
+    before = {r["id"]: r for r in read_truth(base.root)}
+    deciding = {"red", "green", "blue"}  # the first half of the six object colours
+    flipped = 0
+    for r in read_truth(half.root):
+        b = before[r["id"]]
+        colour = r["image_object"].split()[0]
+        if r["contradicts"] == "1" and colour in deciding:
+            assert r["decided_by"] == "image" and r["label"] == r["image_content"]
+            assert r["label"] != r["text_content"]
+            flipped += 1
+        else:
+            assert r["decided_by"] == "text" and r["label"] == b["label"]
+    assert flipped > 10
+    # both annotations carry the deciding side, so the reader keeps the pair with the
+    # image's label (bar the 5% annotation noise per annotator)
+    truth = {int(r["id"]): r for r in read_truth(half.root)}
+    read = [(truth[int(x.id)], LABELS[x.label]) for v in half.load().splits.values() for x in v]
+    image_decided = [(r, label) for r, label in read if r["decided_by"] == "image"]
+    assert len(image_decided) >= 0.8 * flipped
+    assert np.mean([label == r["image_content"] for r, label in image_decided]) > 0.85
 
 
 def test_clash_control_shares_only_the_label(tmp_path: Path) -> None:

@@ -11,7 +11,14 @@ an object ("the red star"). The knobs:
   opposite sentiment while the pair keeps its caption's label (both annotations say
   so, so the MVSA rules keep the pair): genuine cross-modal contradiction;
 * ``one_sided``: per side, share of positive/negative pairs whose other side is
-  neutral (information unique to one modality).
+  neutral (information unique to one modality);
+* ``image_decides``: share of the object colours (taken in ``OBJECT_COLOURS``'
+  order) for which a contradicting pair takes its *image's* sentiment instead of its
+  caption's (both annotations say so, so the pair stays). With ``shared`` 1 both
+  sides show the colour, so which side decides is learnable from the pair, but the
+  caption's sentiment alone cannot decide such a pair: synergy, the situation where
+  trusting the text is not enough. 0 (both presets) draws exactly the data of
+  generator version 1.
 
 ``premise`` has every pair share its object and a quarter of polar pairs
 contradict, the situation SPP-SCL's inter-modal step is meant for (a pair whose
@@ -90,11 +97,20 @@ def contents(rng: np.random.Generator, cfg: SynthClashConfig) -> tuple[str, str,
     return label, label, label, False
 
 
+def image_deciding_colours(cfg: SynthClashConfig) -> tuple[str, ...]:
+    """The colours whose contradicting pairs are labelled by the image (``image_decides``)."""
+    return tuple(OBJECT_COLOURS)[: round(cfg.image_decides * len(OBJECT_COLOURS))]
+
+
 def write_pair(out: Path, sid: int, cfg: SynthClashConfig) -> tuple[str, dict[str, Any]]:
     """Write ``data/{sid}.txt`` and ``.jpg``; return the label-file line and the truth row."""
     rng = np.random.default_rng([cfg.seed, sid])
     label, text_content, image_content, contradicts = contents(rng, cfg)
     image_object = random_object(rng)
+    # decided after the draws, so image_decides = 0 leaves every draw as it was
+    image_decides = contradicts and image_object[0] in image_deciding_colours(cfg)
+    if image_decides:
+        label = image_content
     shared = bool(rng.random() < cfg.shared)
     text_object = image_object if shared else random_object(rng)
     text = words.caption(rng, text_content, subject=f"the {text_object[0]} {text_object[1]}")
@@ -102,8 +118,8 @@ def write_pair(out: Path, sid: int, cfg: SynthClashConfig) -> tuple[str, dict[st
     image = draw.render(rng, image_content, IMAGE_SIZE)
     draw_object(image, rng, *image_object)
     image.save(out / "data" / f"{sid}.jpg", quality=int(rng.integers(80, 95)))
-    # the annotators label a contradicting image by the pair's caption, so the pair stays
-    truth = (text_content, label if contradicts else image_content)
+    # the annotators label a contradicting pair by the side that decides it, so it stays
+    truth = (label, label) if contradicts else (text_content, image_content)
     noise = np.random.default_rng([cfg.seed, sid, 1])
     annotated = [
         str(noise.choice([x for x in LABELS if x != a])) if noise.random() < ANNOTATION_NOISE else a
@@ -112,6 +128,7 @@ def write_pair(out: Path, sid: int, cfg: SynthClashConfig) -> tuple[str, dict[st
     row = {
         "id": sid, "label": label, "text_content": text_content,
         "image_content": image_content, "contradicts": int(contradicts), "shared": int(shared),
+        "decided_by": "image" if image_decides else "text",
         "text_object": " ".join(text_object), "image_object": " ".join(image_object),
     }  # fmt: skip
     return f"{sid}\t{annotated[0]},{annotated[1]}", row
@@ -131,6 +148,10 @@ class SynthClashConfig(StructuredConfig):
         0.25, ge=0, le=1, description="share of polar pairs whose image shows the opposite"
     )
     one_sided: float = Field(0.15, ge=0, le=0.5, description="per side: polar pair, other neutral")
+    image_decides: float = Field(
+        0.0, ge=0, le=1, description="share of object colours whose contradicting pairs "
+        "take the image's sentiment"
+    )
 
 
 class SynthClash(EmbeddedTask):
