@@ -1,7 +1,8 @@
 """Sanity baselines of the structured embedded tasks, recorded before any method runs.
 
 For each task and structure (``premise``, ``control``) this generates the data at
-its default size, encodes it with the embedded frozen encoders and fits linear
+its default size (a task without presets, such as the probe task ``synth-where``,
+once), encodes it with the embedded frozen encoders and fits linear
 probes per modality and on the concatenation (what late fusion can reach on
 frozen features), and reads the generator's truth file for its noise ceiling and
 for the measured knob values. One JSON per task and structure in ``results/``.
@@ -9,6 +10,7 @@ for the measured knob values. One JSON per task and structure in ``results/``.
     python benchmarks/synth/baselines.py synth-clash synth-speakers synth-events synth-scenes
     python benchmarks/synth/baselines.py synth-clash --structure premise \
         --set image_decides=0.5 --tag image-decides
+    python benchmarks/synth/baselines.py synth-where
 
 Feature extraction dominates; run it with ``nice`` on a shared machine.
 """
@@ -64,10 +66,15 @@ def encode(modality: str, items: list[Any], key: str = "pooled") -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def probe_acc(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray):
+def probe_hits(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray):
+    """Per test item, whether a linear probe fitted on ``train`` gets it right."""
     scaler = StandardScaler().fit(train)
     clf = LogisticRegression(C=0.01, max_iter=2000).fit(scaler.transform(train), y_train)
-    return float((clf.predict(scaler.transform(test)) == y_test).mean())
+    return clf.predict(scaler.transform(test)) == y_test
+
+
+def probe_acc(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray):
+    return float(probe_hits(train, y_train, test, y_test).mean())
 
 
 def ridge_mae(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray):
@@ -76,9 +83,10 @@ def ridge_mae(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: 
     return float(np.abs(model.predict(scaler.transform(test)) - y_test).mean())
 
 
-def load(task_name: str, structure: str, data_dir: Path, sets: dict[str, Any]) -> Any:
+def load(task_name: str, structure: str | None, data_dir: Path, sets: dict[str, Any]) -> Any:
     cls = mmalign.get_registry().get("task", task_name)
-    task = cls(cls.Config(structure=structure, **sets), data_dir / task_name)
+    preset = {} if structure is None else {"structure": structure}
+    task = cls(cls.Config(**preset, **sets), data_dir / task_name)
     task.prepare()
     return task, task.load()
 
@@ -109,6 +117,29 @@ def clash(task: Any, data: Any) -> dict[str, Any]:
     if contradicting and "decided_by" in contradicting[0]:
         decided = [r["decided_by"] == "image" for r in contradicting]
         out["measured_image_decided"] = float(np.mean(decided))
+    return out
+
+
+def where(task: Any, data: Any) -> dict[str, Any]:
+    """Linear probes per modality and on the concatenation, overall and on the
+    where-questions (true or false place) apart from the what-questions (absent shape):
+    the where-questions need the caption's place bound to the image's layout."""
+    truth = {int(r["id"]): r for r in read_truth(task.root)}
+    splits = {s: data.splits[s] for s in ("train", "test")}
+    feats = {(s, m): encode(m, [x.inputs[m] for x in v]) for s, v in splits.items()
+             for m in task.modalities}  # fmt: skip
+    y = {s: np.array([int(x.label) for x in v]) for s, v in splits.items()}
+    asks_where = np.array([truth[int(x.id)]["statement"] != "absent" for x in splits["test"]])
+    out = {}
+    for label, mods in (("text", ["text"]), ("image", ["image"]), ("concat", ["text", "image"])):
+        train = np.hstack([feats["train", m] for m in mods])
+        test = np.hstack([feats["test", m] for m in mods])
+        hit = probe_hits(train, y["train"], test, y["test"])
+        out[f"{label}_acc"] = float(hit.mean())
+        out[f"{label}_where_acc"] = float(hit[asks_where].mean())
+    out["majority_where_acc"] = float(max(np.mean(y["test"][asks_where] == k)
+                                          for k in set(y["test"][asks_where])))
+    out["noise_ceiling_acc"] = 1.0  # labels are the statements' truth, without noise
     return out
 
 
@@ -264,6 +295,7 @@ def scenes(task: Any, data: Any) -> dict[str, Any]:
 
 BASELINES = {
     "synth-clash": clash,
+    "synth-where": where,
     "synth-speakers": speakers,
     "synth-events": events,
     "synth-scenes": scenes,
@@ -285,7 +317,8 @@ def main() -> None:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="synth-baselines-"))
     structures = ["premise", "control"] if args.structure == "both" else [args.structure]
     for name in args.tasks:
-        for structure in structures:
+        structured = "structure" in mmalign.get_registry().get("task", name).Config.model_fields
+        for structure in structures if structured else [None]:
             start = time.perf_counter()
             task, data = load(name, structure, data_dir, sets)
             generated = time.perf_counter() - start
@@ -299,7 +332,8 @@ def main() -> None:
             print(json.dumps(record))
             if args.no_record:
                 continue
-            path = RESULTS / f"{name}-{structure}{'-' + args.tag if args.tag else ''}.json"
+            stem = "-".join(x for x in (name, structure, args.tag) if x)
+            path = RESULTS / f"{stem}.json"
             RESULTS.mkdir(parents=True, exist_ok=True)
             write_text(path, json.dumps(record, indent=2) + "\n")
 

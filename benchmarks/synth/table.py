@@ -33,11 +33,17 @@ TAGGED = {
                           "colours take the image's sentiment: text alone cannot decide them"),
     },
 }
+#: probe tasks without presets (the premise is in the pretraining): task -> what it asks
+PROBES = {
+    "synth-where": "whether the caption's shape is at its named place (a pretrained model "
+                   "probed on binding text to layout; premise and control are the pretraining's)",
+}
 KNOBS = {
     "synth-clash": ("shared", "contradiction", "one_sided"),
     "synth-speakers": ("clips_per_video", "shared_cues", "corrupt"),
     "synth-events": ("coupling",),
     "synth-scenes": ("positions",),
+    "synth-where": ("false_share", "absent_share"),
 }
 #: which baselines to show, in order; the ceiling is listed on its own
 SHOWN = {
@@ -47,12 +53,15 @@ SHOWN = {
                      "video_category_acc", "linear_map_mean_r@1", "linear_map_event_r@1"),
     "synth-scenes": ("text_occupancy_acc", "majority_occupancy_acc", "image_cell_occupancy_acc",
                      "text_to_regions_r2"),
+    "synth-where": ("text_acc", "image_acc", "concat_acc", "concat_where_acc",
+                    "majority_where_acc"),
 }  # fmt: skip
 CEILING = {
     "synth-clash": ("noise_ceiling_acc", "acc"),
     "synth-speakers": ("noise_ceiling_mae", "MAE"),
     "synth-events": ("chance_r@1", "chance R@1"),
     "synth-scenes": ("image_cell_occupancy_acc", "occupancy from the image"),
+    "synth-where": ("noise_ceiling_acc", "acc"),
 }
 
 
@@ -100,6 +109,16 @@ def table() -> str:
             ceiling = fmt(record["baselines"][key]) if record else "not recorded"
             lines.append(f"| `{task}` ({tag}) | {modalities} | {premise} | {knobs} "
                          f"| {cell(record, task)} | (the control above) | {what}: {ceiling} |")
+    for task, asks in PROBES.items():
+        path = HERE / "results" / f"{task}.json"
+        record = json.loads(path.read_text()) if path.exists() else None
+        defaults = registry.get("task", task).Config()
+        knobs = ", ".join(f"{k} {fmt(getattr(defaults, k))}" for k in KNOBS[task])
+        key, what = CEILING[task]
+        ceiling = fmt(record["baselines"][key]) if record else "not recorded"
+        modalities = ", ".join(registry.get("task", task).modalities)
+        lines.append(f"| `{task}` (probe) | {modalities} | {asks} | {knobs} "
+                     f"| {cell(record, task)} | (none) | {what}: {ceiling} |")
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from mmalign.data.synth.sarcasm import SynthSarcasm
 from mmalign.data.synth.scenes import SynthScenes
 from mmalign.data.synth.sentiment import SynthSentiment
 from mmalign.data.synth.speakers import SynthSpeakers
+from mmalign.data.synth.where import SynthWhere
 from mmalign.data.synth.xmedianet import SynthXMediaNet
 from mmalign.data.xmedianet import XMediaNetTask
 from mmalign.registry import RegistryView
@@ -34,6 +35,7 @@ TASKS = (
     SynthSpeakers,
     SynthEvents,
     SynthScenes,
+    SynthWhere,
 )
 
 

@@ -14,9 +14,10 @@ from mmalign.data.check import check_task
 from mmalign.data.mvsa import LABELS
 from mmalign.data.synth.clash import SynthClash, SynthClashConfig
 from mmalign.data.synth.events import SynthEvents, SynthEventsConfig
-from mmalign.data.synth.scenes import SynthScenes, SynthScenesConfig
+from mmalign.data.synth.scenes import SynthScenes, SynthScenesConfig, place_name
 from mmalign.data.synth.speakers import SynthSpeakers, SynthSpeakersConfig
 from mmalign.data.synth.structure import read_truth
+from mmalign.data.synth.where import SynthWhere, SynthWhereConfig, parse_layout
 
 
 def digest(root: Path) -> str:
@@ -226,3 +227,51 @@ def test_scenes_captions_name_objects_and_places(tmp_path: Path) -> None:
     a = sorted((premise.root / "train2017").iterdir())[0].read_bytes()
     b = sorted((control.root / "train2017").iterdir())[0].read_bytes()
     assert a == b
+
+
+def test_where_statements_hold_or_fail_as_labelled(tmp_path: Path) -> None:
+    """Each caption's claim, checked against the layout the image was drawn from, is
+    what its label says; false and true claims name a shape the image shows."""
+    task = SynthWhere(SynthWhereConfig(pairs=300), tmp_path)
+    task.prepare()
+    data = task.load()
+    assert data.problems == []
+    truth = {int(r["id"]): r for r in read_truth(task.root)}
+    kinds = {"true": 0, "false": 0, "absent": 0}
+    for sample in (s for split in data.splits.values() for s in split):
+        row = truth[int(sample.id)]
+        colour, shape, cell = parse_layout(row["named"])[0]
+        shown = parse_layout(row["layout"])
+        caption = sample.inputs["text"].lower()
+        assert f"{colour} {shape}" in caption and place_name(cell) in caption
+        at_place = (colour, shape, cell) in shown
+        present = any((c, s) == (colour, shape) for c, s, _ in shown)
+        expected = "true" if at_place else ("false" if present else "absent")
+        assert row["statement"] == expected
+        assert LABELS[sample.label] == {"true": "positive", "false": "negative",
+                                        "absent": "neutral"}[expected]
+        kinds[expected] += 1
+    n = sum(kinds.values())
+    assert abs(kinds["false"] / n - 0.4) < 0.1 and abs(kinds["absent"] / n - 0.2) < 0.08
+
+
+def test_where_places_do_not_give_the_label_away(tmp_path: Path) -> None:
+    """True and false claims state places drawn alike, so the caption alone cannot tell
+    them apart (its named place's distribution is near-equal under both labels)."""
+    task = SynthWhere(SynthWhereConfig(pairs=900, absent_share=0.0, false_share=0.5), tmp_path)
+    task.prepare()
+    rows = read_truth(task.root)
+    by_kind = {k: np.bincount([parse_layout(r["named"])[0][2] for r in rows
+                               if r["statement"] == k], minlength=9) for k in ("true", "false")}
+    p, q = (v / v.sum() for v in by_kind.values())
+    assert 0.5 * np.abs(p - q).sum() < 0.12  # total variation distance
+
+
+def test_where_is_deterministic_and_refuses_impossible_shares(tmp_path: Path) -> None:
+    a = SynthWhere(SynthWhereConfig(pairs=20, seed=1), tmp_path / "a")
+    b = SynthWhere(SynthWhereConfig(pairs=20, seed=1), tmp_path / "b")
+    for t in (a, b):
+        t.prepare()
+    assert digest(a.root) == digest(b.root)
+    with pytest.raises(ValueError, match="false_share \\+ absent_share"):
+        SynthWhereConfig(false_share=0.7, absent_share=0.4)

@@ -215,6 +215,7 @@ class TIJEPA(Method):
         "synth-sentiment": CPU_PRETRAIN,
         "synth-sarcasm": CPU_PRETRAIN,
         "synth-clash": SCENES_PRETRAIN,
+        "synth-where": SCENES_PRETRAIN,
     }
 
     def stages(self, config: Any, task: Task) -> list[StageSpec]:
