@@ -1,13 +1,17 @@
 """TeCaFN through the runner on toy three-modality tasks."""
 
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
 from mmalign_tecafn import fusion as fusion_module
 from mmalign_tecafn.model import TeCaFNModel
+from mmalign_tecafn.objective import TeCaFNObjective
+from safetensors.torch import load_file
 
+from mmalign.artefacts import weights_path
 from mmalign.errors import ConfigError
 
 SENTIMENT = {"mae", "corr", "acc7", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0"}
@@ -71,26 +75,37 @@ def test_validation_and_test_never_apply_the_gate(run_tecafn, monkeypatch):
 
 
 def test_binary_task_uses_cross_entropy_and_acc2(run_tecafn):
-    """Two logits per clip (so the objective takes cross-entropy, not L1), and the
-    reported acc2 / weighted F1 are scikit-learn's on the saved test predictions."""
+    """Two logits per clip (the head's last layer has two outputs), on which the
+    objective takes cross-entropy, not L1; and the reported acc2 / weighted F1 are
+    scikit-learn's on the saved test predictions."""
     from sklearn.metrics import accuracy_score, f1_score
 
     from mmalign.artefacts import read_predictions
 
     result = run_tecafn(task="toy-humour", **{"train.epochs": 2})
     assert set(result.metrics["test"]) == {"acc2", "f1"}
+    assert load_file(str(weights_path(result.run_dir, "train")))["model.head.fc.weight"].shape == (
+        2, 16)
     rows = read_predictions(result.run_dir)
     assert rows and all(len(r["probabilities"]) == 2 for r in rows)
+    assert all(r["prediction"] == int(np.argmax(r["probabilities"])) for r in rows)
     labels, preds = [r["label"] for r in rows], [r["prediction"] for r in rows]
     assert set(labels) == {0, 1}
     assert result.metrics["test"]["acc2"] == pytest.approx(accuracy_score(labels, preds))
     assert result.metrics["test"]["f1"] == pytest.approx(
         f1_score(labels, preds, average="weighted"))
-    history = result.extra["stages"]["train"]["history"]
-    assert all("train_task" in row and row["train_task"] > 0 for row in history)
+    # the task term on two hand-made clips, labels 1 and 1: -log softmax(logits)[1]
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    aux = {"contrast": {}, "pair_logits": {}, "pair_labels": {}}
+    task = TeCaFNObjective()({"logits": logits, "tecafn": aux}, {"label": torch.tensor([1, 1])})
+    want = (math.log(1 + math.exp(2)) + math.log(1 + math.exp(-1))) / 2
+    assert float(task["task"]) == pytest.approx(want) and float(task["loss"]) == pytest.approx(want)
 
 
 def test_ablations_run_and_drop_the_encoder(run_tecafn):
+    """``drop=video`` leaves no video branch in the trained model and encodes no video;
+    with audio also out of L_tcon the unimodal contrast is zero, and with one
+    modality left to fuse there is no L_bicon."""
     result = run_tecafn(
         **{
             "train.epochs": 1,
@@ -102,8 +117,13 @@ def test_ablations_run_and_drop_the_encoder(run_tecafn):
     assert set(result.metrics["test"]) == SENTIMENT
     stage = result.extra["stages"]["train"]["history"][0]
     assert "train_replaced_video" not in stage and stage["train_tcon"] == 0.0
+    assert stage["train_bicon"] == 0.0 and 0.0 < stage["train_replaced_audio"] < 1.0
     params = json.loads((result.run_dir / "metrics.json").read_text())["params"]["train"]
     assert "encoder.video" not in params and "encoder.audio" in params  # never encoded
+    names = load_file(str(weights_path(result.run_dir, "train")))
+    assert not [n for n in names if "video" in n]
+    branches = {n.split(".")[2] for n in names if n.startswith("model.fusion.") and "audio" in n}
+    assert branches == {"unimodal", "temporal", "query_map", "key_map", "cross", "pair_heads"}
 
 
 @pytest.mark.parametrize(
@@ -121,10 +141,16 @@ def test_misnamed_modalities_are_refused(run_tecafn, sets, message):
 
 
 def test_seeded_runs_are_reproducible(run_tecafn):
-    a = run_tecafn(**{"train.epochs": 1})
-    b = run_tecafn(**{"train.epochs": 1})
-    assert a.metrics == b.metrics
+    """The same seed gives the same metrics and per-epoch losses and replacement rates
+    over two epochs; another seed draws other gates (so the equality is not vacuous)."""
+    a = run_tecafn(**{"train.epochs": 2})
+    b = run_tecafn(**{"train.epochs": 2})
+    c = run_tecafn(seed=1, **{"train.epochs": 1})
+    history = [r.extra["stages"]["train"]["history"] for r in (a, b, c)]
+    assert a.metrics == b.metrics and history[0] == history[1] and len(history[0]) == 2
     assert torch.isfinite(torch.tensor(a.metrics["test"]["mae"]))
+    gates = ("train_replaced_audio", "train_replaced_video")
+    assert [history[2][0][k] for k in gates] != [history[0][0][k] for k in gates]
 
 
 class _Killed(BaseException):
@@ -132,9 +158,11 @@ class _Killed(BaseException):
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_result(run_tecafn, monkeypatch):
-    # the modality replacements are random draws: a resumed run must draw the same ones
-    # (the checkpoint carries the RNG state), so it ends exactly where an uninterrupted
-    # run does, with the same per-epoch replacement rates
+    """The modality replacements and dropout are random draws: a resumed run must draw
+    the same ones (the step generator is seeded per epoch, the checkpoint carries the
+    global RNG state), so its epochs 3 and 4 repeat the uninterrupted run's losses,
+    replacement rates and validation metrics exactly. Comparing only the final metrics
+    would not do: the selected epoch may precede the kill."""
     from mmalign import paths
     from mmalign.runner import loop
 
@@ -160,8 +188,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(run_tecafn, monkeypatc
     assert resumed.status == "completed" and resumed.run_dir == run_dir
     assert len(saved) == 2  # it went on from epoch 2: only epochs 3 and 4 were trained
     assert resumed.metrics == full.metrics
-    rates = [{k: v for k, v in row.items() if k.startswith("train_replaced_")}
-             for row in resumed.extra["stages"]["train"]["history"]]
-    want = [{k: v for k, v in row.items() if k.startswith("train_replaced_")}
-            for row in full.extra["stages"]["train"]["history"]]
-    assert len(rates) == 4 and rates == want
+    history = resumed.extra["stages"]["train"]["history"]
+    want = full.extra["stages"]["train"]["history"]
+    assert len(history) == 4 and history == want
+    assert {"train_replaced_audio", "train_ap", "val_mae"} <= set(history[3])

@@ -1,6 +1,7 @@
 """The network: gates only in training, masks respected, ablation switches."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -246,6 +247,41 @@ def test_objective_is_equation_19():
     assert only_video["tcon"].item() == pytest.approx(
         float(nce(video["query"], video["key"]).detach()), rel=1e-5
     )
+
+
+def test_objective_is_equation_19_worked_by_hand():
+    """Equation 19 on hand-made outputs whose every term is worked out with ``math``:
+    L = L_task + γ1 (L_tcon + L_bicon) + γ2 L_ap, L_task the MAE (eq. 18), L_tcon the
+    sum of the per-modality InfoNCEs (eq. 6), L_bicon both directions (eq. 15–16) and
+    L_ap the sum of the per-modality pair cross-entropies (eq. 14). Distinct γ1, γ2
+    catch a swap; the cosines are 1, 0 and r = 1/√2 at τ = 0.5 (logits 2, 0, 2r)."""
+    t = torch.tensor
+    q, k = t([[1.0, 0.0], [0.0, 1.0]]), t([[1.0, 0.0], [1.0, 1.0]])
+    outputs = {
+        "prediction": t([0.5, -1.0]),
+        "tecafn": {
+            "contrast": {"audio": {"query": q, "key": k}, "video": {"query": q, "key": 3 * q}},
+            "bicon": [(q, k), (k, q)],
+            "pair_logits": {"audio": t([[0.0, 0.0], [2.0, 0.0]]),
+                            "video": t([[1.0, 0.0], [0.0, 3.0]])},
+            "pair_labels": {"audio": t([1, 0]), "video": t([1, 1])},
+        },
+    }
+    batch = {"label": t([1.0, 1.0])}
+    r, log, e = 1 / math.sqrt(2), math.log, math.exp
+    task = (0.5 + 2.0) / 2
+    ta = (log(1 + e(2 * r - 2)) + log(1 + e(-2 * r))) / 2  # text -> audio rows [2, 2r], [0, 2r]
+    tv = log(1 + e(-2))  # text -> video: rows [2, 0] and [0, 2]
+    at = (log(1 + e(-2)) + log(2)) / 2  # the keys as queries: rows [2, 0] and [2r, 2r]
+    ap_audio = (log(2) + log(1 + e(-2))) / 2
+    ap_video = (log(1 + e(1)) + log(1 + e(-3))) / 2
+    want = {"task": task, "tcon": ta + tv, "bicon": ta + at, "ap": ap_audio + ap_video,
+            "replaced_audio": 0.5, "replaced_video": 0.0}
+    want["loss"] = task + 0.2 * (ta + tv + ta + at) + 0.4 * (ap_audio + ap_video)
+    got = TeCaFNObjective(LossConfig(gamma1=0.2, gamma2=0.4, tau=0.5))(outputs, batch)
+    assert {key: float(v) for key, v in got.items()} == pytest.approx(want, rel=1e-6)
+    without_audio = TeCaFNObjective(LossConfig(tau=0.5, no_contrast="audio"))(outputs, batch)
+    assert float(without_audio["tcon"]) == pytest.approx(tv, rel=1e-6)
 
 
 def test_gradients_reach_every_trainable_part():
