@@ -92,8 +92,12 @@ def retrieval_recall(
 ) -> dict[str, float]:
     """Recall@k by cosine similarity; a hit is a top-k gallery item of the query's class.
 
-    ``exclude_self=True`` means query ``i`` *is* gallery item ``i`` and is skipped;
-    a tensor gives, per query, the gallery index to skip (``-1`` for none).
+    Ties are broken against the query: items of another class as similar as its most
+    similar same-class item rank before it, so the result does not depend on the
+    gallery's order and a collapsed embedding earns nothing. A query whose class the
+    gallery lacks is never a hit. ``exclude_self=True`` means query ``i`` *is* gallery
+    item ``i`` and is skipped; a tensor gives, per query, the gallery index to skip
+    (``-1`` for none).
     """
     q = torch.nn.functional.normalize(torch.as_tensor(query).float(), dim=-1)
     g = torch.nn.functional.normalize(torch.as_tensor(gallery).float(), dim=-1)
@@ -104,17 +108,21 @@ def retrieval_recall(
         skip = torch.arange(len(q))
     else:
         skip = torch.full((len(q),), -1, dtype=torch.long)
-    kmax = min(max(ks), len(g) - int(bool((skip >= 0).any())))
     hits = {k: 0 for k in ks}
     for start in range(0, len(q), chunk):
         sim = q[start : start + chunk] @ g.T
         rows = torch.arange(sim.shape[0])
         s = skip[start : start + chunk]
-        sim[rows[s >= 0], s[s >= 0]] = -torch.inf
-        top = sim.topk(kmax, dim=1).indices
-        match = gl[top] == ql[start : start + chunk, None]
+        same = gl[None, :] == ql[start : start + chunk, None]
+        other = ~same
+        same[rows[s >= 0], s[s >= 0]] = False
+        other[rows[s >= 0], s[s >= 0]] = False
+        sim = sim.nan_to_num(nan=-torch.inf)  # a NaN similarity ranks last
+        best = sim.masked_fill(~same, -torch.inf).amax(dim=1, keepdim=True)
+        # the first hit's rank: 1 + the other-class items at least as similar
+        rank = 1 + ((sim >= best) & other).sum(dim=1)
         for k in ks:
-            hits[k] += int(match[:, :k].any(dim=1).sum())
+            hits[k] += int((same.any(dim=1) & (rank <= k)).sum())
     return {f"r@{k}": hits[k] / len(q) for k in ks}
 
 

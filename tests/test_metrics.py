@@ -73,9 +73,10 @@ def test_retrieval_known_gallery_and_self_exclusion():
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
     # without exclusion each query finds itself: perfect r@1
     assert metrics.retrieval_recall(g, g, labels, labels, ks=(1,))["r@1"] == 1.0
-    # excluding self the nearest other items are orthogonal ties: r@1 depends on ties, r@5 is 1
+    # excluding self every other item is an orthogonal tie; ties go against the query,
+    # so the same-class item ranks behind the four other-class ones: r@1 0, r@5 1
     got = metrics.retrieval_recall(g, g, labels, labels, ks=(1, 5), exclude_self=True)
-    assert got["r@5"] == 1.0
+    assert got["r@1"] == 0.0 and got["r@5"] == 1.0
     q = torch.tensor([[1.0, 0.1, 0, 0, 0, 0]])
     got = metrics.retrieval_recall(q, g, torch.tensor([1]), labels, ks=(1, 2))
     assert got == {"r@1": 0.0, "r@2": 1.0}  # nearest is item 0 (label 0), then item 1

@@ -3,7 +3,8 @@
 Recall@k is the share of queries with at least one item of their own category among
 the k nearest (cosine) items of the target gallery: one target modality (Tables I,
 III, V) or "any", every item of every modality but the query itself (Tables II, IV,
-VI). ``any-tuple`` is the other reading of "any": a gallery of one item per
+VI); ties are broken against the query (:func:`mmalign.metrics.retrieval_recall`).
+``any-tuple`` is the other reading of "any": a gallery of one item per
 category per modality (an aligned-tuple gallery, the query excluded), averaged over
 seeded draws; with it a same-modality neighbour is always of another category,
 which is what the paper's "any" numbers imply (see the README). The runner calls

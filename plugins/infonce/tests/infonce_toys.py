@@ -4,7 +4,9 @@ category only, or by event (every event seen in all four modalities)."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from mmalign.features import FeatureSet, ModalityData
 from mmalign.hookspecs import hookimpl
 from mmalign.interfaces import INSTANCE, Sample, StrictModel, Task, TaskData
 from mmalign.metrics import retrieval_tables
@@ -86,6 +88,23 @@ class ToyPlugin:
     def mmalign_register(registry) -> None:
         registry.add("task", "toy-categories", ToyCategoriesTask)
         registry.add("task", "toy-events", ToyEventsTask)
+
+
+def toy_feature_sets(**config) -> dict[str, FeatureSet]:
+    """The toy category task's splits as feature sets whose pooled features are the raw
+    vectors, for tests that drive the training loop without encoders or a run."""
+    data = ToyCategoriesTask(ToyCategoriesConfig(**config)).load()
+    out = {}
+    for split, samples in data.splits.items():
+        modalities = {}
+        for m in MODALITIES:
+            rows = [p for p, s in enumerate(samples) if m in s.inputs]
+            pooled = torch.tensor(np.stack([samples[p].inputs[m] for p in rows]),
+                                  dtype=torch.float32)
+            modalities[m] = ModalityData(rows=torch.tensor(rows), features={"pooled": pooled})
+        labels = torch.tensor([s.label for s in samples])
+        out[split] = FeatureSet(split, [s.id for s in samples], labels, modalities, {})
+    return out
 
 
 def toy_sets(**extra):

@@ -43,11 +43,43 @@ def test_heads_give_unit_vectors_for_the_modalities_in_the_batch():
     assert torch.allclose(out["b"].norm(dim=-1), torch.ones(3), atol=1e-6)
     assert torch.equal(fused.pooled, out["b"])  # the mean of the embeddings present
     assert heads.out_dim == heads.embed_dim == 16
-    ln = ProjectionHeads(
-        ProjectionHeadsConfig(embed_dim=16, layer_norm=True),
-        {m: FeatureSpec(pooled=d) for m, d in {"a": 4}.items()},
-    )
-    assert isinstance(ln.heads["a"].norm, torch.nn.LayerNorm)
+
+
+def test_default_heads_are_the_papers_256_wide_with_one_shared_second_layer_shape():
+    """Backbones of different widths: the first layer follows each, the second is
+    256 x 256 for every modality (Section III-B); no LayerNorm unless asked for."""
+    widths = {"text": 384, "image": 1280, "audio": 128}
+    heads = ProjectionHeads(None, {m: FeatureSpec(pooled=d) for m, d in widths.items()})
+    for m, d in widths.items():
+        head = heads.heads[m]
+        assert head.first.weight.shape == (256, d) and head.second.weight.shape == (256, 256)
+        assert head.dropout.p == 0.1 and isinstance(head.norm, torch.nn.Identity)
+    out = heads.eval()({m: {"pooled": torch.randn(2, d)} for m, d in widths.items()})
+    assert all(e.shape == (2, 256) for e in out.embeddings.values())
+
+
+def test_layer_norm_option_normalises_after_the_skip():
+    torch.manual_seed(0)
+    head = ProjectionHead(6, 16, dropout=0.0, layer_norm=True).eval()
+    with torch.no_grad():  # a non-trivial affine part, so its position shows
+        head.norm.weight.uniform_(0.5, 2.0)
+        head.norm.bias.uniform_(-1.0, 1.0)
+    x = torch.randn(5, 6)
+    first = head.first(x)
+    summed = first + head.second(F.gelu(first))
+    expected = F.layer_norm(summed, (16,), head.norm.weight, head.norm.bias, head.norm.eps)
+    assert torch.allclose(head(x), expected, atol=1e-5)
+    heads = ProjectionHeads(ProjectionHeadsConfig(embed_dim=16, layer_norm=True),
+                            {"a": FeatureSpec(pooled=6)})
+    out = heads({"a": {"pooled": x}}).embeddings["a"]
+    assert torch.allclose(out.norm(dim=-1), torch.ones(5), atol=1e-6)  # unit length still
+
+
+def test_dropout_is_off_in_evaluation():
+    head = ProjectionHead(6, 32, dropout=0.5)
+    x = torch.randn(50, 6)
+    assert not torch.equal(head.train()(x), head(x))
+    assert torch.equal(head.eval()(x), head(x))
 
 
 def test_a_round_robin_batch_moves_only_its_two_heads():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from mmalign_infonce.evaluation import format_tables, pair_mean, recall_tables
@@ -108,3 +109,99 @@ def test_event_recall_counts_only_the_querys_own_event():
     assert out["B->A/event_r@1"] == pytest.approx(1 / 3)
     assert out["B->A/event_r@2"] == pytest.approx(2 / 3)
     assert out["mean_event_r@2"] == pytest.approx((0.5 + 2 / 3) / 2)
+
+
+def brute_force_recall(
+    query: np.ndarray, gallery: np.ndarray, qlab: np.ndarray, glab: np.ndarray, k: int,
+    skip: np.ndarray | None = None,
+) -> float:
+    """Recall@k written from its definition: sort the gallery (query ``i`` without item
+    ``skip[i]``) by cosine, equal similarities with the other-category items first, and
+    count the queries with an item of their category among the first k."""
+    qn = query / np.linalg.norm(query, axis=1, keepdims=True)
+    gn = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    hits = 0
+    for i in range(len(query)):
+        keep = np.array([j for j in range(len(gallery)) if skip is None or j != skip[i]])
+        sims, relevant = gn[keep] @ qn[i], glab[keep] == qlab[i]
+        order = np.lexsort((relevant, -sims))  # by similarity, then misses first
+        hits += bool(relevant[order[:k]].any())
+    return hits / len(query)
+
+
+def brute_force_tables(emb: dict[str, np.ndarray], lab: dict[str, np.ndarray], ks) -> dict:
+    """Every ordered pair, every modality against "any" (itself excluded), Mean rows."""
+    names = list(emb)
+    everything, every_label = np.concatenate(list(emb.values())), np.concatenate(list(lab.values()))
+    out = {}
+    for k in ks:
+        for a in names:
+            for b in names:
+                if a != b:
+                    out[f"{a}->{b}/r@{k}"] = brute_force_recall(emb[a], emb[b], lab[a], lab[b], k)
+            offset = sum(len(emb[m]) for m in names[: names.index(a)])
+            skip = np.arange(len(emb[a])) + offset
+            out[f"{a}->any/r@{k}"] = brute_force_recall(emb[a], everything, lab[a], every_label,
+                                                       k, skip)
+        out[f"mean_r@{k}"] = np.mean([out[f"{a}->{b}/r@{k}"] for a in names for b in names
+                                      if a != b])
+        out[f"mean_any_r@{k}"] = np.mean([out[f"{a}->any/r@{k}"] for a in names])
+    return out
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_recall_tables_equal_a_brute_force_on_random_galleries(tied):
+    """Four modalities of unequal sizes (one smaller than k = 10), a category that one
+    gallery lacks, and, ``tied``, galleries of signed axis vectors: every similarity to
+    one is exactly a query component or 0, so exact ties are everywhere."""
+    rng = np.random.default_rng(7)
+    for _ in range(4):
+        sizes, dim = {"A": 23, "B": 17, "C": 9, "D": 6}, 4
+        emb, lab = {}, {}
+        for m, n in sizes.items():
+            if tied:
+                axes = np.eye(dim)[rng.integers(0, dim, n)] * rng.choice([-1.0, 1.0], (n, 1))
+                emb[m] = axes if m != "A" else rng.normal(size=(n, dim))
+            else:
+                emb[m] = rng.normal(size=(n, dim))
+            lab[m] = rng.integers(0, 5 if m != "C" else 4, n)  # C never shows category 4
+        ks = (1, 3, 5, 10)
+        got = recall_tables({m: torch.tensor(e, dtype=torch.float32) for m, e in emb.items()},
+                            {m: torch.tensor(v) for m, v in lab.items()}, ks)
+        expected = brute_force_tables(emb, lab, ks)
+        assert {key: got[key] for key in expected} == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_query_whose_category_the_gallery_lacks_is_never_a_hit():
+    query, qlab = at(0, 0), torch.tensor([0, 9])
+    gallery, glab = at(10, 20, 30), torch.tensor([0, 1, 2])
+    # k beyond the gallery: the category-0 query always finds its item, category 9 never
+    assert retrieval_recall(query, gallery, qlab, glab, (1, 3, 10)) == {
+        "r@1": 0.5, "r@3": 0.5, "r@10": 0.5,
+    }
+
+
+def test_ties_are_broken_against_the_query():
+    """Equally similar items of another category rank before the query's own, so a tie
+    never helps: the rule is pessimistic and independent of the gallery's order, and a
+    collapsed model (every embedding the same) recalls nothing while other-category
+    items fill the k places."""
+    query, qlab = at(0), torch.tensor([0])
+    hit, miss, far = at(0), at(0), at(90)
+    for gallery, glab in (
+        (torch.cat([hit, miss, far]), torch.tensor([0, 1, 1])),
+        (torch.cat([miss, hit, far]), torch.tensor([1, 0, 1])),
+    ):
+        assert retrieval_recall(query, gallery, qlab, glab, (1, 2)) == {"r@1": 0.0, "r@2": 1.0}
+    # two tied hits and two tied misses: the first hit is third
+    got = retrieval_recall(query, at(0, 0, 0, 0), qlab, torch.tensor([0, 1, 0, 1]), KS)
+    assert got == {"r@1": 0.0, "r@2": 0.0, "r@3": 1.0}
+    collapsed = torch.ones(2000, 2)  # large enough for topk's other algorithm
+    labels = torch.arange(2000) % 10
+    assert retrieval_recall(collapsed[:20], collapsed, labels[:20], labels, (1, 5, 9, 10)) == {
+        "r@1": 0.0, "r@5": 0.0, "r@9": 0.0, "r@10": 0.0,
+    }
+    diverged = torch.full((1, 2), float("nan"))  # NaN ranks last: no hit before the rest
+    assert retrieval_recall(diverged, at(0, 90), qlab, torch.tensor([0, 1]), (1, 2)) == {
+        "r@1": 0.0, "r@2": 1.0,
+    }
