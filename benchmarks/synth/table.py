@@ -76,6 +76,12 @@ def cell(record: dict | None, task: str) -> str:
     return "<br>".join(f"{k} {fmt(b[k])}" for k in SHOWN[task] if k in b)
 
 
+def recorded(stem: str) -> dict | None:
+    """``results/{stem}.json`` as ``baselines.py`` wrote it; None when not recorded."""
+    path = HERE / "results" / f"{stem}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def table() -> str:
     registry = mmalign.get_registry()
     lines = [
@@ -86,8 +92,7 @@ def table() -> str:
     for task in PREMISE:
         records = {}
         for structure in ("premise", "control"):
-            path = HERE / "results" / f"{task}-{structure}.json"
-            records[structure] = json.loads(path.read_text()) if path.exists() else None
+            records[structure] = recorded(f"{task}-{structure}")
         presets = registry.get("task", task).Config.PRESETS
         knobs = ", ".join(
             f"{k} {fmt(presets['premise'].get(k, '-'))} / {fmt(presets['control'].get(k, '-'))}"
@@ -104,14 +109,12 @@ def table() -> str:
             f"| {what}: {ceilings} |"
         )
         for tag, (knobs, premise) in TAGGED.get(task, {}).items():
-            path = HERE / "results" / f"{task}-premise-{tag}.json"
-            record = json.loads(path.read_text()) if path.exists() else None
+            record = recorded(f"{task}-premise-{tag}")
             ceiling = fmt(record["baselines"][key]) if record else "not recorded"
             lines.append(f"| `{task}` ({tag}) | {modalities} | {premise} | {knobs} "
                          f"| {cell(record, task)} | (the control above) | {what}: {ceiling} |")
     for task, asks in PROBES.items():
-        path = HERE / "results" / f"{task}.json"
-        record = json.loads(path.read_text()) if path.exists() else None
+        record = recorded(task)
         defaults = registry.get("task", task).Config()
         knobs = ", ".join(f"{k} {fmt(getattr(defaults, k))}" for k in KNOBS[task])
         key, what = CEILING[task]
