@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mmalign.interfaces import ComponentRef
+from mmalign.interfaces import ALL_FIELDS, ComponentRef
 from mmalign.registry import Registry
 from mmalign.runner.compose import make_task
 from mmalign.runner.run import RunRequest, resolve
@@ -26,7 +26,7 @@ def _expand(
     """Replace each component ref's ``config`` in ``tree`` by its full validated options."""
     if isinstance(value, ComponentRef) and value.kind is not None:
         cls, sub = registry.config_of(value.kind, value, path)
-        tree["config"] = sub.model_dump(mode="json")
+        tree["config"] = sub.model_dump(mode="json", context=ALL_FIELDS)
         if not tree.get("terms"):
             tree.pop("terms", None)  # the weighted-sum shorthand, already expanded
         components.append({
@@ -62,7 +62,7 @@ def resolved_config(
     options and the list of swappable components (resolved exactly as ``run`` does)."""
     _, run_cfg, cfg = resolve(RunRequest(method=method, task=task, size=size, sets=sets,
                                          config_file=config_file))
-    tree = cfg.model_dump(mode="json")
+    tree = cfg.model_dump(mode="json", context=ALL_FIELDS)
     components: list[dict[str, Any]] = []
     _expand(registry, cfg, tree, "", components)
     task_obj = make_task(registry, run_cfg.task, run_cfg.method_config["task"], None)
@@ -71,7 +71,7 @@ def resolved_config(
         "task": run_cfg.task,
         "size": run_cfg.size,
         "config": tree,
-        "task_config": task_obj.config.model_dump(mode="json"),
+        "task_config": task_obj.config.model_dump(mode="json", context=ALL_FIELDS),
         "components": components,
     }
 

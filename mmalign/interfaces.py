@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 from torch import Tensor, nn
 
 Features = dict[str, Tensor]
@@ -47,12 +55,40 @@ FeatureKey = Literal["pooled", "tokens"]
 Direction = Literal["max", "min"]
 
 
+#: ``json_schema_extra`` flag of a config field added after runs were recorded
+ADDED_FIELD = "added"
+#: serialisation context that keeps added fields at their default (``mmalign config``)
+ALL_FIELDS = {"all_fields": True}
+
+
+def added_field(default: Any, description: str) -> Any:
+    """A config field added to a schema that recorded runs already use: at its default
+    it is left out of the config's dump, so a run's resolved configuration, and with it
+    the run's identity in the store and the reuse key of a stored stage, stay what they
+    were before the field existed (the default must be the behaviour before it)."""
+    return Field(default, description=description, json_schema_extra={ADDED_FIELD: True})
+
+
 class StrictModel(BaseModel):
     """Base for every config: unknown keys are an error, never silently ignored."""
 
     model_config = ConfigDict(
         extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_added_defaults(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        data = handler(self)
+        if not isinstance(data, dict) or (info.context or {}).get("all_fields"):
+            return data
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra
+            if (isinstance(extra, dict) and extra.get(ADDED_FIELD) and name in data
+                    and getattr(self, name) == info.default):
+                del data[name]
+        return data
 
 
 class EmptyConfig(StrictModel):

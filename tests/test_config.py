@@ -60,3 +60,31 @@ def test_missing_and_invalid_files(tmp_path):
 def test_hash_is_stable_and_order_independent():
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_a_field_added_after_records_keeps_their_identity_at_its_default():
+    """``added_field``: at its default the field is absent from the dump (so the hash
+    of a resolved config recorded before it existed is unchanged), anywhere in a nested
+    config; set, it is dumped and read back; ``ALL_FIELDS`` shows it for display."""
+    from typing import Literal
+
+    from mmalign.interfaces import ALL_FIELDS, StrictModel, added_field
+
+    class Before(StrictModel):
+        width: int = 8
+
+    class After(StrictModel):
+        width: int = 8
+        mode: Literal["old", "new"] = added_field("old", "added later")
+
+    class Outer(StrictModel):
+        inner: After = After()
+        items: list[After] = [After()]
+
+    assert config_hash(After().model_dump(mode="json")) == config_hash(Before().model_dump())
+    assert Outer().model_dump() == {"inner": {"width": 8}, "items": [{"width": 8}]}
+    changed = Outer(inner=After(mode="new"))
+    assert changed.model_dump()["inner"] == {"width": 8, "mode": "new"}
+    assert Outer.model_validate(changed.model_dump()) == changed
+    assert Outer().model_dump(context=ALL_FIELDS)["items"] == [{"width": 8, "mode": "old"}]
+    assert After().model_dump_json() == '{"width":8}'

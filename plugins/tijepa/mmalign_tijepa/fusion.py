@@ -7,19 +7,34 @@ and a final norm. Text tokens enter the cross-attention as keys and values at
 gets a linear adapter. Reading Table 1's parameter counts this way — image tokens
 projected from ViT-H's 1280, keys/values read at 768 — reproduces 39M / 58M / 131M
 within 1% (see the README for the arithmetic).
+
+The module adds no positions of its own: a ViT's tokens carry them (its position
+embeddings are added at its input). A CNN's feature map does not, so image tokens
+from one can only be bound to "at the top left" through ``image_positions=sincos``,
+which adds fixed 2-D sine-cosine positions of the token grid after the projection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import torch
 from pydantic import Field
 from torch import Tensor, nn
 
 from mmalign.errors import ConfigError
-from mmalign.interfaces import FeatureKey, Features, FeatureSpec, Fusion, FusionOutput, StrictModel
-from mmalign_tijepa.layers import CrossBlock, init_weights
+from mmalign.interfaces import (
+    FeatureKey,
+    Features,
+    FeatureSpec,
+    Fusion,
+    FusionOutput,
+    StrictModel,
+    added_field,
+)
+from mmalign_tijepa.layers import CrossBlock, SinCosPositions, init_weights
+from mmalign_tijepa.masks import token_grid
 
 
 class T2IConfig(StrictModel):
@@ -36,6 +51,11 @@ class T2IConfig(StrictModel):
     dropout: float = 0.0
     image: str = "image"
     text: str = "text"
+    image_positions: Literal["encoder", "sincos"] = added_field(
+        "encoder",
+        "encoder: the image tokens' positions are the encoder's own (a ViT's); sincos: add "
+        "fixed 2-D sine-cosine positions of the token grid (a CNN's tokens carry none)",
+    )
 
 
 def masked_mean(tokens: Tensor, mask: Tensor | None) -> Tensor:
@@ -86,6 +106,12 @@ class T2ICrossAttention(Fusion):
             for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(cfg.dim)
+        if cfg.image_positions == "sincos" and cfg.dim % 4:
+            raise ConfigError(
+                f"fusion 't2i-cross-attention': image_positions='sincos' needs a width "
+                f"divisible by 4, dim is {cfg.dim}"
+            )
+        self.positions = SinCosPositions(cfg.dim)
         self.apply(init_weights)
         for layer, block in enumerate(self.blocks, start=1):
             block.rescale(layer)
@@ -94,9 +120,28 @@ class T2ICrossAttention(Fusion):
     def dim(self) -> int:
         return self.config.dim
 
-    def encode(self, image: Tensor, text: Tensor, text_mask: Tensor | None) -> Tensor:
-        """Image tokens [B, N, Di] and text tokens [B, L, Dt] -> fused tokens [B, N, dim]."""
+    def encode(
+        self,
+        image: Tensor,
+        text: Tensor,
+        text_mask: Tensor | None,
+        index: Tensor | None = None,
+        grid: tuple[int, int] | None = None,
+    ) -> Tensor:
+        """Image tokens [B, N, Di] and text tokens [B, L, Dt] -> fused tokens [B, N, dim].
+
+        ``index`` [B, N]: the grid cells of the image tokens when they are a subset
+        (the visible context patches); None: all cells in raster order. ``grid``: the
+        token grid (rows, cols); None: square. Both matter only with sincos positions.
+        """
         x = self.image_in(image)
+        if self.config.image_positions == "sincos":
+            if index is None:
+                x = x + self.positions(token_grid(x.shape[1], grid), x)
+            elif grid is None:
+                raise ValueError("a subset of image tokens (index) needs the full grid")
+            else:
+                x = x + self.positions(grid, x)[index]
         kv = self.text_in(text)
         for block in self.blocks:
             x = block(x, kv, text_mask)

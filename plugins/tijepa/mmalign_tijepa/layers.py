@@ -168,3 +168,16 @@ def sincos_2d(grid: tuple[int, int], dim: int) -> Tensor:
         return torch.cat([angles.sin(), angles.cos()], dim=1)
 
     return torch.cat([axis(rows), axis(cols)], dim=1).float()
+
+
+class SinCosPositions:
+    """:func:`sincos_2d` of one width, memoised per grid and cast like a given tensor."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._cache: dict[tuple[int, int], Tensor] = {}
+
+    def __call__(self, grid: tuple[int, int], like: Tensor) -> Tensor:
+        if grid not in self._cache:
+            self._cache[grid] = sincos_2d(grid, self.dim)
+        return self._cache[grid].to(device=like.device, dtype=like.dtype)

@@ -194,10 +194,11 @@ class TIJEPA(Method):
     default_task = "synth-clash"
     sizes = {
         # ours, for a laptop: the default runs in minutes on 2 CPU cores (Table 1's small
-        # pretrains at about 7 s a step there) with the embedded encoders
+        # pretrains at about 7 s a step there) with the embedded encoders; the embedded
+        # CNN's tokens get the grid positions a ViT's carry (README: deviations)
         "cpu": {"cross_attention.depth": 2, "cross_attention.heads": 4,
                 "cross_attention.dim": 256, "predictor.depth": 4, "predictor.heads": 4,
-                "predictor.dim": 192},
+                "predictor.dim": 192, "cross_attention.image_positions": "sincos"},
         # Table 1's modules with the encoders of Table 4's rows; images of the context
         # path are decoded per batch in DataLoader workers
         "small": {**SIZE_PROTOCOL, "cross_attention.depth": 4, "cross_attention.heads": 8,
@@ -248,6 +249,14 @@ class TIJEPA(Method):
             log.warning(
                 "ti-jepa: image encoder '%s' is not a ViT, so visible patches cannot be "
                 "re-encoded alone; the context path masks the cached tokens (code mode)",
+                cfg.encoders[image].name,
+            )
+        if (cfg.cross_attention.image_positions == "encoder"
+                and not supports_patch_selection(cfg.encoders[image])):
+            log.warning(
+                "ti-jepa: image encoder '%s' is not a ViT, so its tokens carry no positions "
+                "and the representation cannot tell where things are; "
+                "--set cross_attention.image_positions=sincos gives them the grid's",
                 cfg.encoders[image].name,
             )
         refs = dict(cfg.encoders)

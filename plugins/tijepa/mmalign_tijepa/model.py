@@ -92,7 +92,8 @@ class TIJEPAModel(nn.Module):
 
     @torch.no_grad()
     def target_tokens(self, image: dict[str, Tensor], text: dict[str, Tensor]) -> Tensor:
-        full = self.target.encode(image["tokens"], text["tokens"], text.get("mask"))
+        full = self.target.encode(image["tokens"], text["tokens"], text.get("mask"),
+                                  grid=self.grid)
         return F.layer_norm(full, full.shape[-1:]) if self.target_norm else full
 
     def forward(self, batch: Batch, context_shift: int = 0) -> Outputs:
@@ -110,7 +111,7 @@ class TIJEPAModel(nn.Module):
         if context_shift:
             text = {key: torch.roll(value, context_shift, dims=0) for key, value in text.items()
                     if isinstance(value, Tensor)}
-        s_x = self.context.encode(visible, text["tokens"], text.get("mask"))
+        s_x = self.context.encode(visible, text["tokens"], text.get("mask"), context_idx, grid)
         predictions = self.predictor(s_x, context_idx, target_idx, grid)
         return {"predictions": predictions, "targets": targets}
 
@@ -119,7 +120,7 @@ class TIJEPAModel(nn.Module):
         """The multimodal representation: mean of the module's fused image tokens [B, dim]."""
         image, text = self._modalities(batch)
         net = self.target if module == "target" else self.context
-        tokens = net.encode(image["tokens"], text["tokens"], text.get("mask"))
+        tokens = net.encode(image["tokens"], text["tokens"], text.get("mask"), grid=self.grid)
         return masked_mean(tokens, image.get("mask"))
 
 

@@ -15,7 +15,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from mmalign.interfaces import StrictModel
-from mmalign_tijepa.layers import Block, init_weights, sincos_2d
+from mmalign_tijepa.layers import Block, SinCosPositions, init_weights
 
 
 class PredictorConfig(StrictModel):
@@ -49,13 +49,8 @@ class JEPAPredictor(nn.Module):
         nn.init.trunc_normal_(self.mask_token, std=0.02)
         for layer, block in enumerate(self.blocks, start=1):
             block.rescale(layer)
-        self._pos: dict[tuple[int, int], Tensor] = {}
-
-    def positions(self, grid: tuple[int, int], like: Tensor) -> Tensor:
-        """[H*W, dim] fixed position embeddings, memoised per grid."""
-        if grid not in self._pos:
-            self._pos[grid] = sincos_2d(grid, self.config.dim)
-        return self._pos[grid].to(device=like.device, dtype=like.dtype)
+        #: [H*W, dim] fixed position embeddings
+        self.positions = SinCosPositions(config.dim)
 
     def forward(
         self, context: Tensor, context_idx: Tensor, target_idx: Tensor, grid: tuple[int, int]

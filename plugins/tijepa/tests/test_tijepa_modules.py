@@ -165,3 +165,65 @@ def test_paper_mode_reencodes_visible_patches(toy_plugin):
     out_p, out_c = paper(batch), code(batch)
     assert torch.allclose(out_p["targets"], out_c["targets"])  # both from cached full tokens
     assert not torch.equal(out_p["predictions"], out_c["predictions"])
+
+
+def _positioned_fusion(positions: str) -> T2ICrossAttention:
+    torch.manual_seed(0)
+    cfg = TINY_FUSION.model_copy(update={"image_positions": positions})
+    return T2ICrossAttention(cfg, t2i_inputs(cfg, 24, 20)).eval()
+
+
+def test_without_positions_the_pooled_fusion_cannot_tell_where_a_token_is():
+    """Moving the image tokens to other cells leaves the encoder-position fusion's
+    pooled output unchanged (attention is permutation-equivariant), so a CNN's tokens
+    cannot be bound to a place; sincos positions make the same move visible."""
+    batch = tiny_batch()
+    image, text, mask = batch["image"]["tokens"], batch["text"]["tokens"], batch["text"]["mask"]
+    moved = image.roll(7, dims=1)  # every token one row down (wrapping)
+    plain, placed = _positioned_fusion("encoder"), _positioned_fusion("sincos")
+    with torch.no_grad():
+        assert torch.allclose(plain.encode(image, text, mask).mean(1),
+                              plain.encode(moved, text, mask).mean(1), atol=1e-5)
+        delta = (placed.encode(image, text, mask).mean(1)
+                 - placed.encode(moved, text, mask).mean(1)).abs().max()
+    assert delta > 1e-3  # the encoder-position fusion moves by < 1e-5
+
+
+def test_sincos_positions_follow_the_cells_of_a_token_subset():
+    """A visible subset gets the positions of its own cells (the blocks' input is the
+    projected tokens plus the sine-cosine rows of those cells), and a subset without
+    the grid it came from is refused."""
+    fusion = _positioned_fusion("sincos")
+    batch = tiny_batch()
+    image = batch["image"]["tokens"]
+    index = torch.tensor([[3, 10, 48]] * image.shape[0])
+    subset = torch.gather(image, 1, index[..., None].expand(-1, -1, image.shape[-1]))
+    expected = fusion.image_in(subset) + sincos_2d((7, 7), 32)[index]
+    captured: dict[str, torch.Tensor] = {}
+
+    def capture(module, args):
+        captured["x"] = args[0]
+
+    handle = fusion.blocks[0].register_forward_pre_hook(capture)
+    with torch.no_grad():
+        fusion.encode(subset, batch["text"]["tokens"], batch["text"]["mask"], index, (7, 7))
+    handle.remove()
+    assert torch.allclose(captured["x"], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="full grid"):
+        fusion.encode(subset, batch["text"]["tokens"], batch["text"]["mask"], index)
+
+
+def test_image_positions_at_its_default_leaves_recorded_configs_unchanged():
+    """The field came after runs were recorded: at its default it is not in the dump,
+    so the resolved configuration (a run's identity) is what it was; ``mmalign config``
+    still shows it."""
+    from mmalign.interfaces import ALL_FIELDS
+
+    assert "image_positions" not in T2IConfig().model_dump(mode="json")
+    assert T2IConfig(image_positions="sincos").model_dump()["image_positions"] == "sincos"
+    assert T2IConfig().model_dump(context=ALL_FIELDS)["image_positions"] == "encoder"
+    assert T2IConfig.model_validate(T2IConfig(image_positions="sincos").model_dump()) \
+        == T2IConfig(image_positions="sincos")
+    with pytest.raises(Exception, match="divisible by 4"):
+        cfg = T2IConfig(dim=30, heads=2, text_width=None, image_positions="sincos")
+        T2ICrossAttention(cfg, t2i_inputs(cfg, 24, 20))
