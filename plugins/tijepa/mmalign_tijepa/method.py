@@ -24,10 +24,11 @@ from mmalign.interfaces import (
     StrictModel,
     Task,
     TrainConfig,
+    added_field,
 )
-from mmalign_tijepa.fusion import T2IConfig
+from mmalign_tijepa.fusion import T2IConfig, masked_mean
 from mmalign_tijepa.masks import MultiblockConfig, MultiblockMaskCollator
-from mmalign_tijepa.model import Probe, Representation, TIJEPAModel
+from mmalign_tijepa.model import AttentivePool, Probe, Representation, TIJEPAModel
 from mmalign_tijepa.objective import JEPAConfig, JEPAObjective
 from mmalign_tijepa.pairs import Captions, PretrainLoader
 from mmalign_tijepa.predictor import PredictorConfig
@@ -86,6 +87,11 @@ class ProbeConfig(StrictModel):
 
     module: Representation = Field(
         "target", description="which cross-attention module gives the representation"
+    )
+    pool: Literal["mean", "attentive"] = added_field(
+        "mean",
+        "mean: the head reads the mean of the fused image tokens (the authors' code); "
+        "attentive: a learned query attends to the tokens first (V-JEPA's attentive probe)",
     )
     head: HeadRef = Field(default_factory=lambda: HeadRef(name="linear"))
     objective: ObjectiveRef = Field(default_factory=lambda: ObjectiveRef(name="task-loss"))
@@ -290,13 +296,21 @@ class TIJEPA(Method):
             )
             objective = registry.create("objective", cfg.probe.objective,
                                         where="probe.objective")
-            return Probe(head, REPRESENTATION_KEY, regression), objective
+            pool = (AttentivePool(cfg.cross_attention.dim, cfg.cross_attention.heads)
+                    if cfg.probe.pool == "attentive" else None)
+            return Probe(head, REPRESENTATION_KEY, regression, pool), objective
 
         def represent(batch: Batch) -> dict[str, dict[str, Tensor]]:
             backbone = pretrained["model"]
             device = batch[image]["tokens"].device
             backbone.to(device)
-            return {REPRESENTATION_KEY: {"pooled": backbone.represent(batch, cfg.probe.module)}}
+            tokens, mask = backbone.represent_tokens(batch, cfg.probe.module)
+            features = {"pooled": masked_mean(tokens, mask)}
+            if cfg.probe.pool == "attentive":  # the tokens only when read: N times the memory
+                features["tokens"] = tokens
+                if mask is not None:
+                    features["mask"] = mask
+            return {REPRESENTATION_KEY: features}
 
         reuse = cfg.model_dump(
             mode="json",

@@ -116,24 +116,60 @@ class TIJEPAModel(nn.Module):
         return {"predictions": predictions, "targets": targets}
 
     @torch.no_grad()
-    def represent(self, batch: Batch, module: Representation = "target") -> Tensor:
-        """The multimodal representation: mean of the module's fused image tokens [B, dim]."""
+    def represent_tokens(
+        self, batch: Batch, module: Representation = "target"
+    ) -> tuple[Tensor, Tensor | None]:
+        """The module's fused image tokens [B, N, dim] and the image mask."""
         image, text = self._modalities(batch)
         net = self.target if module == "target" else self.context
         tokens = net.encode(image["tokens"], text["tokens"], text.get("mask"), grid=self.grid)
-        return masked_mean(tokens, image.get("mask"))
+        return tokens, image.get("mask")
+
+    @torch.no_grad()
+    def represent(self, batch: Batch, module: Representation = "target") -> Tensor:
+        """The multimodal representation: mean of the module's fused image tokens [B, dim]."""
+        return masked_mean(*self.represent_tokens(batch, module))
+
+
+class AttentivePool(nn.Module):
+    """One learned query cross-attending to frozen tokens, then a LayerNorm: the
+    attentive probe of V-JEPA's evaluation, reduced to its pooling. A token-level
+    readout: what one token carries (a shape bound to its place) is not averaged with
+    the others, as the mean is."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.query = nn.Parameter(torch.zeros(1, 1, dim))
+        nn.init.trunc_normal_(self.query, std=0.02)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
+        query = self.query.expand(tokens.shape[0], -1, -1)
+        padding = None if mask is None else ~mask.bool()
+        pooled, _ = self.attn(query, tokens, tokens, key_padding_mask=padding,
+                              need_weights=False)
+        return self.norm(pooled.squeeze(1))
 
 
 class Probe(nn.Module):
-    """A registered head (linear by default) on a precomputed frozen representation
-    ``batch[key]["pooled"]``."""
+    """A registered head (linear by default) on a precomputed frozen representation:
+    ``batch[key]["pooled"]``, or with ``pool`` the pool of ``batch[key]["tokens"]``."""
 
-    def __init__(self, head: Head, key: str, regression: bool = False) -> None:
+    def __init__(
+        self, head: Head, key: str, regression: bool = False, pool: AttentivePool | None = None
+    ) -> None:
         super().__init__()
+        self.pool = pool
         self.head = head
         self.key = key
         self.regression = regression
 
     def forward(self, batch: Batch) -> Outputs:
-        out = self.head(batch[self.key]["pooled"].float())
+        features = batch[self.key]
+        if self.pool is None:
+            x = features["pooled"].float()
+        else:
+            x = self.pool(features["tokens"].float(), features.get("mask"))
+        out = self.head(x)
         return {"prediction": out.squeeze(-1)} if self.regression else {"logits": out}

@@ -39,3 +39,20 @@ def test_probe_head_and_objective_are_registered_components(toy_plugin, run_meth
     # MLP 16 -> 8 -> 3 classes: 16*8 + 8 + 8*3 + 3
     assert params["probe"]["model.head"]["trainable"] == 163
     assert result.metrics["test"]["acc"] > 0.4
+
+
+def test_attentive_probe_reads_the_tokens_and_trains_only_the_probe(toy_plugin, run_method):
+    """probe.pool=attentive: a learned query over the frozen fused tokens, then the
+    linear head; the pool's parameters are the probe's (query + attention + LayerNorm),
+    the pretrained modules stay frozen."""
+    import json
+
+    result = run_method("ti-jepa", task="toy-pairs", **toy_sets(**{
+        "train.epochs": 1, "probe.pool": "attentive"}))
+    params = json.loads((result.run_dir / "metrics.json").read_text())["params"]["probe"]
+    dim = 16  # TINY_SETS' cross_attention.dim
+    assert params["model.pool"]["trainable"] == dim + (4 * dim * dim + 4 * dim) + 2 * dim
+    assert params["model.head"]["trainable"] == dim * 3 + 3
+    frozen = {k: v for k, v in params.items() if k not in ("model.pool", "model.head")}
+    assert all(v["trainable"] == 0 for v in frozen.values()), frozen
+    assert result.metrics["test"]["acc"] > 0.4

@@ -227,3 +227,21 @@ def test_image_positions_at_its_default_leaves_recorded_configs_unchanged():
     with pytest.raises(Exception, match="divisible by 4"):
         cfg = T2IConfig(dim=30, heads=2, text_width=None, image_positions="sincos")
         T2ICrossAttention(cfg, t2i_inputs(cfg, 24, 20))
+
+
+def test_attentive_pool_ignores_padding_and_reads_single_tokens():
+    """Padded tokens do not move the pooled vector; a change to one real token does."""
+    from mmalign_tijepa.model import AttentivePool
+
+    torch.manual_seed(0)
+    pool = AttentivePool(16, 2).eval()
+    tokens = torch.randn(2, 6, 16)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    base = pool(tokens, mask)
+    padded = tokens.clone()
+    padded[1, 4:] += 50.0
+    assert torch.allclose(pool(padded, mask), base, atol=1e-5)
+    moved = tokens.clone()
+    moved[1, 0] += 1.0
+    assert not torch.allclose(pool(moved, mask)[1], base[1], atol=1e-4)
+    assert torch.allclose(pool(moved, mask)[0], base[0], atol=1e-6)
