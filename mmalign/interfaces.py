@@ -57,8 +57,9 @@ Direction = Literal["max", "min"]
 
 #: ``json_schema_extra`` flag of a config field added after runs were recorded
 ADDED_FIELD = "added"
-#: serialisation context that keeps added fields at their default (``mmalign config``)
-ALL_FIELDS = {"all_fields": True}
+#: serialisation context key that keeps added fields at their default (``mmalign config``)
+ALL_FIELDS_KEY = "all_fields"
+ALL_FIELDS = {ALL_FIELDS_KEY: True}
 
 
 def added_field(default: Any, description: str) -> Any:
@@ -81,12 +82,12 @@ class StrictModel(BaseModel):
         self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
     ) -> Any:
         data = handler(self)
-        if not isinstance(data, dict) or (info.context or {}).get("all_fields"):
+        if not isinstance(data, dict) or (info.context or {}).get(ALL_FIELDS_KEY):
             return data
-        for name, info in type(self).model_fields.items():
-            extra = info.json_schema_extra
+        for name, spec in type(self).model_fields.items():
+            extra = spec.json_schema_extra
             if (isinstance(extra, dict) and extra.get(ADDED_FIELD) and name in data
-                    and getattr(self, name) == info.default):
+                    and getattr(self, name) == spec.default):
                 del data[name]
         return data
 
